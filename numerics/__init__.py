@@ -1,0 +1,1 @@
+"""numerics package (see README)."""
