@@ -1,0 +1,100 @@
+"""Array-API plumbing shared by the numerics modules: namespaces, devices, dtypes and input validation.
+
+Every public function of :mod:`numerics` validates at the boundary with these helpers, so that a bad parameter raises
+``ValueError`` naming the parameter and its allowed range, on every backend.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+Array = Any  # any array-API array (numpy, array_api_strict, torch, cupy, jax)
+
+
+def namespace(*arrays: Any) -> Any:
+    """The array-API namespace of ``arrays`` (NumPy for Python scalars only)."""
+    arrs = [x for x in arrays if x is not None and not isinstance(x, (int, float, bool))]
+    if not arrs:
+        return array_api_compat.array_namespace(np.empty(0))
+    return array_api_compat.array_namespace(*arrs)
+
+
+def device_of(x: Array) -> Any:
+    """Device of ``x`` (kept for every array the function creates)."""
+    return array_api_compat.device(x)
+
+
+def to_float(x: Any, xp: Any, *, like: Array | None = None) -> Array:
+    """``x`` as a floating array of namespace ``xp``: keeps a floating dtype, promotes integers to float64,
+    and places it on the device of ``like`` when given."""
+    if like is not None:
+        dev = device_of(like)
+        dtype = like.dtype if xp.isdtype(like.dtype, "real floating") else xp.float64
+        if array_api_compat.is_array_api_obj(x) and not isinstance(x, (int, float)):
+            if xp.isdtype(x.dtype, "real floating") and x.dtype == dtype:
+                return x
+            return xp.astype(x, dtype)
+        return xp.asarray(x, dtype=dtype, device=dev)
+    if array_api_compat.is_array_api_obj(x) and not isinstance(x, (int, float)):
+        return x if xp.isdtype(x.dtype, "real floating") else xp.astype(x, xp.float64)
+    return xp.asarray(x, dtype=xp.float64)
+
+
+def _all(xp: Any, cond: Array) -> bool:
+    return bool(xp.all(cond))
+
+
+def check_scalar_or_array(name: str, value: Any, *, low: float, low_inclusive: bool,
+                          high: float = math.inf, allowed: str) -> None:
+    """Raise ``ValueError`` unless every entry of ``value`` is finite and in the given range.
+
+    Parameters
+    ----------
+    name : str
+        Parameter name used in the message.
+    value : scalar or array
+        The value to validate.
+    low, high : float
+        Range limits; ``high`` is exclusive (``inf`` for unbounded).
+    low_inclusive : bool
+        Whether ``low`` itself is allowed.
+    allowed : str
+        The allowed range as shown to the user, e.g. ``"lam >= 0"``.
+    """
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"{name} must be a real number ({allowed}); got {value!r}")
+    if isinstance(value, (int, float)):
+        v = float(value)
+        ok = math.isfinite(v) and (v >= low if low_inclusive else v > low) and v < high
+        if not ok:
+            raise ValueError(f"{name} out of range: got {value!r}; allowed {allowed}")
+        return
+    xp = namespace(value)
+    v = to_float(value, xp)
+    ok = _all(xp, xp.isfinite(v)) and _all(xp, (v >= low) if low_inclusive else (v > low)) and _all(xp, v < high)
+    if not ok:
+        raise ValueError(f"{name} out of range: some entries violate {allowed} or are not finite")
+
+
+def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
+    """Return ``value`` as int, raising ``ValueError`` unless it is an integer ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} out of range: got {value}; allowed {name} >= {minimum}")
+    return int(value)
+
+
+def check_teacher(w_star: Array) -> None:
+    """Raise ``ValueError`` unless ``w_star`` has at least one axis, is finite and no teacher vector is zero."""
+    xp = namespace(w_star)
+    if w_star.ndim < 1 or w_star.shape[-1] < 1:
+        raise ValueError(f"w_star must have shape (..., d) with d >= 1; got shape {tuple(w_star.shape)}")
+    if not _all(xp, xp.isfinite(w_star)):
+        raise ValueError("w_star must be finite (found NaN or inf)")
+    if not _all(xp, xp.any(w_star != 0, axis=-1)):
+        raise ValueError("w_star must be nonzero: the teacher w* = 0 is excluded (THEORY.md section 1)")
