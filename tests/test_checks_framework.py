@@ -1,0 +1,53 @@
+"""The check runner reports passes and failures faithfully, shrinks failures, and validates its inputs."""
+
+import pytest
+from hypothesis import strategies as st
+
+from checks.framework import CheckSpec, Outcome, run_check
+
+
+def _spec(prop, ingredients=None):
+    return CheckSpec(
+        name="toy",
+        statement="x^2 >= 0 (toy)",
+        section="none",
+        strategy=lambda profile: st.floats(-10, 10),
+        prop=prop,
+        ingredients=ingredients or (lambda: {"square": lambda x: x * x}),
+        max_examples={"quick": 30, "thorough": 100},
+    )
+
+
+def test_true_property_passes_and_counts_examples():
+    res = run_check(_spec(lambda x, ing: Outcome(0.0 if ing["square"](x) >= 0 else float("inf"))))
+    assert res.passed
+    assert res.examples == 30
+    assert res.falsifying is None
+
+
+def test_false_property_fails_with_shrunk_example():
+    # Mutation: "square" replaced by the identity, which is negative for x < 0.
+    spec = _spec(lambda x, ing: Outcome(0.0 if ing["square"](x) >= 0 else 2.0, f"value {ing['square'](x)}"))
+    res = run_check(spec, overrides={"square": lambda x: x})
+    assert not res.passed
+    assert res.falsifying is not None
+    # Hypothesis shrinks towards the simplest negative float, -1.0.
+    assert res.falsifying.startswith("-1.0 ")
+    assert "replay('toy'" in res.reproduce
+    assert res.worst >= 2.0
+
+
+def test_exception_in_property_is_a_failure():
+    def boom(x, ing):
+        raise ZeroDivisionError("boom")
+
+    res = run_check(_spec(boom))
+    assert not res.passed
+    assert "ZeroDivisionError" in res.error
+
+
+def test_bad_profile_and_unknown_ingredient():
+    with pytest.raises(ValueError, match="profile"):
+        run_check(_spec(lambda x, ing: Outcome(0.0)), profile="slow")
+    with pytest.raises(ValueError, match="ingredient"):
+        run_check(_spec(lambda x, ing: Outcome(0.0)), overrides={"cube": None})
