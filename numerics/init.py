@@ -1,0 +1,134 @@
+"""Initial points for RVSM: uniform on the sphere, or at a prescribed angle to the teacher ``w*``.
+
+Randomness always comes from a seeded ``numpy.random.Generator`` (``numpy.random.default_rng(seed)``), drawn in
+float64 on the host and then converted to the requested backend, dtype and device: the same seed gives the same
+points on every backend (up to the final rounding to the dtype).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from numerics._arrays import (
+    Array,
+    check_positive_int,
+    check_scalar_or_array,
+    check_teacher,
+    device_of,
+    namespace,
+    to_float,
+)
+from numerics.penalties import expand_param
+
+__all__ = ["at_angle", "uniform_sphere"]
+
+
+def _rng(seed: Any) -> np.random.Generator:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
+    return np.random.default_rng(int(seed))
+
+
+def _to_backend(arr: np.ndarray, xp: Any, device: Any, dtype: Any) -> Array:
+    if dtype is None:
+        dtype = xp.float64
+    if device is None:
+        return xp.asarray(arr, dtype=dtype)
+    return xp.asarray(arr, dtype=dtype, device=device)
+
+
+def uniform_sphere(
+    n: int, d: int, *, seed: int, xp: Any = None, device: Any = None, dtype: Any = None
+) -> Array:
+    """``n`` points drawn independently and uniformly from the unit sphere ``S^{d-1}``.
+
+    Parameters
+    ----------
+    n : int
+        Number of points, ``n >= 1``.
+    d : int
+        Dimension, ``d >= 1``.
+    seed : int
+        Seed of the NumPy generator, ``seed >= 0``.
+    xp : namespace, optional
+        Target array namespace (default NumPy); e.g. ``torch`` or ``array_api_strict``.
+    device : optional
+        Target device (default: the namespace's default).
+    dtype : optional
+        Floating dtype of ``xp`` (default ``xp.float64``).
+
+    Returns
+    -------
+    array, shape (n, d)
+        Unit vectors (to the rounding of ``dtype``).
+
+    Notes
+    -----
+    ``g ~ N(0, I_d)`` is rotation invariant, so ``g / |g|`` is uniform on ``S^{d-1}``. (``g = 0`` has probability 0.)
+    """
+    n = check_positive_int("n", n)
+    d = check_positive_int("d", d)
+    rng = _rng(seed)
+    g = rng.standard_normal((n, d))
+    g = g / np.linalg.norm(g, axis=1, keepdims=True)
+    if xp is None:
+        xp = namespace()
+    return _to_backend(g, xp, device, dtype)
+
+
+def at_angle(w_star: Array, angle: Any, *, seed: int, norm: Any = None) -> Array:
+    """Random points at an exact angle to ``w*``: ``|w| cos(angle) e + |w| sin(angle) v``.
+
+    Parameters
+    ----------
+    w_star : array, shape (d,) or (..., d)
+        Teacher(s), nonzero and finite.
+    angle : float or array, shape matching the leading axes of ``w_star``
+        Angle in ``[0, pi]``; an array of shape ``w_star.shape[:-1]`` gives one angle per teacher (leading-axis rule
+        of :mod:`numerics.penalties`). For ``d = 1`` only ``0`` and ``pi`` are possible.
+    seed : int
+        Seed of the NumPy generator for the random orthogonal direction, ``seed >= 0``.
+    norm : float or array, optional
+        Norm of the returned points, ``> 0``; default ``|w*|``.
+
+    Returns
+    -------
+    array, same shape as ``w_star``
+        Points with ``angle(w, w*) = angle``; dtype and device of ``w_star``.
+
+    Notes
+    -----
+    ``e = w*/|w*|``; ``v`` is the normalised component of a standard Gaussian vector orthogonal to ``e``, i.e. a
+    direction uniform on the unit sphere of ``e``'s orthogonal complement.
+    """
+    xp = namespace(w_star)
+    w_star = to_float(w_star, xp)
+    check_teacher(w_star)
+    check_scalar_or_array("angle", angle, low=0.0, low_inclusive=True, high=math.nextafter(math.pi, math.inf),
+                          allowed="0 <= angle <= pi")
+    if norm is not None:
+        check_scalar_or_array("norm", norm, low=0.0, low_inclusive=False, allowed="norm > 0 (finite)")
+    lead = w_star[..., 0]
+    theta = expand_param("angle", angle, lead, xp)
+    theta = xp.zeros_like(lead) + theta
+    d = w_star.shape[-1]
+    ns = xp.sqrt(xp.sum(w_star * w_star, axis=-1))
+    e = w_star / ns[..., None]
+    rng = _rng(seed)
+    g = xp.asarray(rng.standard_normal(tuple(w_star.shape)), dtype=w_star.dtype, device=device_of(w_star))
+    v = g - xp.sum(g * e, axis=-1)[..., None] * e
+    nv = xp.sqrt(xp.sum(v * v, axis=-1))
+    if d == 1:
+        s_theta = xp.sin(theta)
+        if not bool(xp.all((theta == 0) | (theta >= math.pi * (1 - 1e-15)))):
+            raise ValueError("angle must be 0 or pi when d = 1 (there is no direction orthogonal to w_star)")
+        v = xp.zeros_like(w_star)
+        s_theta = xp.zeros_like(s_theta)
+    else:
+        v = v / nv[..., None]
+        s_theta = xp.sin(theta)
+    r = ns if norm is None else xp.zeros_like(ns) + expand_param("norm", norm, lead, xp)
+    return r[..., None] * (xp.cos(theta)[..., None] * e + s_theta[..., None] * v)

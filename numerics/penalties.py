@@ -1,0 +1,356 @@
+"""Sparsity penalties l1, l0 and transformed l1 (TL1) with their proximal (thresholding) operators.
+
+Convention (THEORY.md section 3): ``prox_{mu P}(x) = argmin_y mu P(y) + (y - x)^2 / 2``, coordinatewise. Every penalty
+here has the form ``prox(x, mu) = where(|x| > threshold(mu), shrink(x, mu), 0)``: a threshold below which the
+minimizer is 0, and a nonzero branch ``shrink`` used above it. **Ties at the threshold go to 0.**
+
+``mu = 0`` is allowed and gives the identity map (every threshold is 0 and every ``shrink`` is the identity at
+``mu = 0``), so RVSM with ``lam = 0`` is plain gradient descent; ``mu < 0`` or a non-finite ``mu`` raises
+``ValueError``.
+
+Broadcasting rule for parameters (used throughout :mod:`numerics`): a parameter such as ``mu`` is either a scalar
+(Python number or 0-d array), which applies to every entry, or an array whose shape equals the *leading* axes of the
+data, ``mu.shape == x.shape[:mu.ndim]``; it is then expanded with trailing axes, so ``mu`` of shape ``(B,)`` applies
+one value per row of an ``x`` of shape ``(B, d)``, and ``mu`` of shape ``x.shape`` applies entrywise. Any other shape
+raises ``ValueError`` naming the parameter. (This is leading-axis alignment, the opposite of NumPy's trailing
+alignment: it is what a batch of trials needs.)
+
+The scalar mathematics lives in small pure functions (``l1_*``, ``l0_*``, ``tl1_*``) taking the array namespace
+``xp`` first; the classes only bind parameters and validate inputs.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from numerics._arrays import Array, check_scalar_or_array, namespace, to_float
+
+__all__ = [
+    "L0",
+    "L1",
+    "PENALTIES",
+    "TL1",
+    "Penalty",
+    "expand_param",
+    "get_penalty",
+    "l0_threshold",
+    "l1_shrink",
+    "l1_threshold",
+    "tl1_critical_mu",
+    "tl1_derivative",
+    "tl1_shrink",
+    "tl1_threshold",
+    "tl1_value",
+]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Parameter broadcasting (leading-axis rule, see module docstring)
+# ----------------------------------------------------------------------------------------------------------------------
+def expand_param(name: str, value: Any, like: Array, xp: Any) -> Array:
+    """``value`` as an array of the dtype and device of ``like``, expanded by the leading-axis rule.
+
+    Parameters
+    ----------
+    name : str
+        Parameter name for the error message.
+    value : scalar or array
+        Scalar, or an array with ``value.shape == like.shape[:value.ndim]``.
+    like : array
+        The data the parameter applies to.
+    xp : namespace
+        Array namespace of ``like``.
+
+    Returns
+    -------
+    array
+        0-d for a scalar; otherwise ``value`` reshaped to ``value.shape + (1,) * (like.ndim - value.ndim)``.
+    """
+    v = to_float(value, xp, like=like)
+    if v.ndim == 0:
+        return v
+    shape = tuple(v.shape)
+    if v.ndim > like.ndim or tuple(like.shape[: v.ndim]) != shape:
+        raise ValueError(
+            f"{name} must be a scalar or an array whose shape equals the leading axes of the data "
+            f"{tuple(like.shape)}; got shape {shape}"
+        )
+    return xp.reshape(v, shape + (1,) * (like.ndim - v.ndim))
+
+
+def _check_mu(mu: Any) -> None:
+    check_scalar_or_array("mu", mu, low=0.0, low_inclusive=True, allowed="mu >= 0 (finite)")
+
+
+def _as_float_array(x: Any) -> tuple[Any, Array]:
+    xp = namespace(x)
+    return xp, to_float(x, xp)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Scalar mathematics (pure functions, elementwise, namespace first)
+# ----------------------------------------------------------------------------------------------------------------------
+def l1_threshold(xp: Any, mu: Array) -> Array:
+    """Soft-thresholding threshold ``mu``."""
+    return mu + xp.zeros_like(mu)
+
+
+def l1_shrink(xp: Any, x: Array, mu: Array) -> Array:
+    """Nonzero branch of the l1 prox: ``sign(x) (|x| - mu)`` (valid for ``|x| > mu``)."""
+    return xp.sign(x) * (xp.abs(x) - mu)
+
+
+def l0_threshold(xp: Any, mu: Array) -> Array:
+    """Hard-thresholding threshold ``sqrt(2 mu)``: ``mu`` (cost of a nonzero) equals ``x^2/2`` (cost of zero)."""
+    return xp.sqrt(2.0 * mu)
+
+
+def tl1_value(xp: Any, x: Array, a: float) -> Array:
+    """Transformed l1 ``rho_a(x) = (a + 1)|x| / (a + |x|)``."""
+    ax = xp.abs(x)
+    return (a + 1.0) * ax / (a + ax)
+
+
+def tl1_derivative(xp: Any, x: Array, a: float) -> Array:
+    """``rho_a'(|x|) sign(x) = sign(x) a (a + 1) / (a + |x|)^2`` (0 at ``x = 0``)."""
+    return xp.sign(x) * (a * (a + 1.0)) / (a + xp.abs(x)) ** 2
+
+
+def tl1_critical_mu(a: float) -> float:
+    """``mu_c = a^2 / (2 (a + 1))``: the prox is continuous for ``mu <= mu_c`` and jumps at its threshold above."""
+    return a * a / (2.0 * (a + 1.0))
+
+
+def tl1_threshold(xp: Any, mu: Array, a: float) -> Array:
+    """TL1 prox threshold: ``mu (a+1)/a`` if ``mu <= a^2/(2(a+1))``, else ``sqrt(2 mu (a+1)) - a/2``."""
+    sub = mu * ((a + 1.0) / a)
+    sup = xp.sqrt(2.0 * mu * (a + 1.0)) - a / 2.0
+    return xp.where(mu <= tl1_critical_mu(a), sub, sup)
+
+
+def tl1_shrink(xp: Any, x: Array, mu: Array, a: float) -> Array:
+    """Nonzero branch of the TL1 prox (Zhang & Xin 2017), valid for ``|x| > tl1_threshold(mu, a)``.
+
+    ``sign(x) [(2/3)(a + |x|) cos(phi/3) - 2a/3 + |x|/3]`` with
+    ``phi = arccos(1 - 27 mu a (a+1) / (2 (a + |x|)^3))``. The arccos argument is clipped to [-1, 1]: above the
+    threshold it lies there already (up to rounding); below it, where the branch is discarded by ``prox``, the clip
+    only prevents NaN and floating-point warnings.
+    """
+    ax = xp.abs(x)
+    z = a + ax
+    arg = 1.0 - (27.0 * a * (a + 1.0)) * mu / (2.0 * z * z * z)
+    arg = xp.minimum(xp.maximum(arg, -1.0), 1.0)
+    phi = xp.acos(arg)
+    return xp.sign(x) * ((2.0 / 3.0) * z * xp.cos(phi / 3.0) - (2.0 / 3.0) * a + ax / 3.0)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The penalty contract
+# ----------------------------------------------------------------------------------------------------------------------
+class Penalty(ABC):
+    """Base contract of a separable penalty ``P`` with its thresholding operator.
+
+    Subclasses implement the pure pieces ``_value``, ``_derivative``, ``_threshold`` and ``_shrink`` (arrays in,
+    arrays out, namespace given); the public methods validate, convert and broadcast, then call them.
+
+    Notes
+    -----
+    ``prox(x, mu) = argmin_y mu P(y) + (y - x)^2 / 2 = where(|x| > threshold(mu), shrink(x, mu), 0)``.
+    """
+
+    name: str = ""
+
+    # -- pure pieces ------------------------------------------------------------------------------------------------
+    @abstractmethod
+    def _value(self, xp: Any, x: Array) -> Array: ...
+
+    @abstractmethod
+    def _derivative(self, xp: Any, x: Array) -> Array: ...
+
+    @abstractmethod
+    def _threshold(self, xp: Any, mu: Array) -> Array: ...
+
+    @abstractmethod
+    def _shrink(self, xp: Any, x: Array, mu: Array) -> Array: ...
+
+    # -- public API -------------------------------------------------------------------------------------------------
+    def value(self, x: Array) -> Array:
+        """Elementwise penalty ``P(x)`` (same shape, dtype and device as ``x``; integers promoted to float64)."""
+        xp, x = _as_float_array(x)
+        return self._value(xp, x)
+
+    def derivative(self, x: Array) -> Array:
+        """Elementwise ``rho'(|x|) sign(x)`` away from 0 (0 at ``x = 0``).
+
+        This is the term of the kept-branch stationarity equation ``u + mu * derivative(u) = target`` (used by
+        :mod:`numerics.limits`); l1 gives ``sign(x)``, l0 gives 0, TL1 gives ``sign(x) a (a+1)/(a+|x|)^2``.
+        """
+        xp, x = _as_float_array(x)
+        return self._derivative(xp, x)
+
+    def threshold(self, mu: Any, *, validate: bool = True) -> Array:
+        """Threshold of ``prox(., mu)``: ``prox(x, mu) = 0`` iff ``|x| <= threshold(mu)``.
+
+        ``mu`` is a scalar or array (``mu >= 0``); the result has its shape, dtype and device (NumPy float64 for a
+        Python scalar).
+        """
+        if validate:
+            _check_mu(mu)
+        xp, m = _as_float_array(mu)
+        return self._threshold(xp, m)
+
+    def shrink(self, x: Array, mu: Any, *, validate: bool = True) -> Array:
+        """Nonzero branch of the prox; meaningful only where ``|x| > threshold(mu)``. ``mu`` broadcasts by the
+        leading-axis rule."""
+        if validate:
+            _check_mu(mu)
+        xp, x = _as_float_array(x)
+        m = expand_param("mu", mu, x, xp)
+        return self._shrink(xp, x, m)
+
+    def prox(self, x: Array, mu: Any, *, validate: bool = True) -> Array:
+        """Proximal operator ``argmin_y mu P(y) + (y - x)^2 / 2``, elementwise; ties at the threshold go to 0.
+
+        Parameters
+        ----------
+        x : array, shape (..., d) or any shape
+            Input; its dtype (floating) and device are kept.
+        mu : float or array
+            ``mu >= 0``; scalar, or an array over the leading axes of ``x`` (module docstring). ``mu = 0`` gives the
+            identity.
+        validate : bool
+            Check ``mu`` (a host synchronisation for device arrays); a hot loop that validated once may pass False.
+
+        Returns
+        -------
+        array
+            Same shape, dtype and device as ``x``.
+
+        Notes
+        -----
+        ``prox(x, mu) = where(|x| > threshold(mu), shrink(x, mu), 0)``.
+        """
+        if validate:
+            _check_mu(mu)
+        xp, x = _as_float_array(x)
+        m = expand_param("mu", mu, x, xp)
+        keep = xp.abs(x) > self._threshold(xp, m)
+        return xp.where(keep, self._shrink(xp, x, m), xp.zeros_like(x))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class L1(Penalty):
+    """l1 penalty ``P(y) = |y|``; its prox is soft thresholding.
+
+    Notes
+    -----
+    ``threshold(mu) = mu``, ``shrink(x, mu) = sign(x)(|x| - mu)``, so ``prox(x, mu) = sign(x) max(|x| - mu, 0)``.
+    """
+
+    name = "l1"
+
+    def _value(self, xp: Any, x: Array) -> Array:
+        return xp.abs(x)
+
+    def _derivative(self, xp: Any, x: Array) -> Array:
+        return xp.sign(x)
+
+    def _threshold(self, xp: Any, mu: Array) -> Array:
+        return l1_threshold(xp, mu)
+
+    def _shrink(self, xp: Any, x: Array, mu: Array) -> Array:
+        return l1_shrink(xp, x, mu)
+
+
+class L0(Penalty):
+    """l0 penalty ``P(y) = 1{y != 0}``; its prox is hard thresholding.
+
+    Notes
+    -----
+    ``threshold(mu) = sqrt(2 mu)`` (not ``mu``: that is another convention), ``shrink(x, mu) = x``.
+    """
+
+    name = "l0"
+
+    def _value(self, xp: Any, x: Array) -> Array:
+        return xp.astype(x != 0, x.dtype)
+
+    def _derivative(self, xp: Any, x: Array) -> Array:
+        return xp.zeros_like(x)
+
+    def _threshold(self, xp: Any, mu: Array) -> Array:
+        return l0_threshold(xp, mu)
+
+    def _shrink(self, xp: Any, x: Array, mu: Array) -> Array:
+        return x + xp.zeros_like(mu)
+
+
+class TL1(Penalty):
+    """Transformed l1 penalty ``rho_a(y) = (a + 1)|y| / (a + |y|)``, ``a > 0`` (Zhang & Xin 2017).
+
+    Tends to l0 as ``a -> 0+`` and to l1 as ``a -> inf``.
+
+    Notes
+    -----
+    With ``mu_c = a^2 / (2(a+1))``:
+    ``threshold(mu) = mu (a+1)/a`` if ``mu <= mu_c`` (continuous prox), else ``sqrt(2 mu (a+1)) - a/2`` (the prox
+    jumps there). Above the threshold the prox is the root of ``y - x + mu sign(y) a(a+1)/(a+|y|)^2 = 0``:
+    ``sign(x) [(2/3)(a+|x|) cos(phi/3) - 2a/3 + |x|/3]``, ``phi = arccos(1 - 27 mu a(a+1) / (2 (a+|x|)^3))``.
+    """
+
+    name = "tl1"
+
+    def __init__(self, a: float) -> None:
+        check_scalar_or_array("a", a, low=0.0, low_inclusive=False, allowed="a > 0 (finite)")
+        if not isinstance(a, (int, float)):
+            raise ValueError(f"a must be a Python real number (a > 0); got {type(a).__name__}")
+        self.a = float(a)
+
+    def _value(self, xp: Any, x: Array) -> Array:
+        return tl1_value(xp, x, self.a)
+
+    def _derivative(self, xp: Any, x: Array) -> Array:
+        return tl1_derivative(xp, x, self.a)
+
+    def _threshold(self, xp: Any, mu: Array) -> Array:
+        return tl1_threshold(xp, mu, self.a)
+
+    def _shrink(self, xp: Any, x: Array, mu: Array) -> Array:
+        return tl1_shrink(xp, x, mu, self.a)
+
+    def __repr__(self) -> str:
+        return f"TL1(a={self.a!r})"
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Registry
+# ----------------------------------------------------------------------------------------------------------------------
+PENALTIES: dict[str, type[Penalty]] = {"l1": L1, "l0": L0, "tl1": TL1}
+
+
+def get_penalty(name: str, **params: Any) -> Penalty:
+    """Build a penalty by name: ``"l1"``, ``"l0"`` or ``"tl1"`` (which needs ``a > 0``).
+
+    Raises
+    ------
+    ValueError
+        Unknown name (the message lists the known ones), a missing or unexpected parameter, or ``a <= 0``.
+    """
+    key = name.lower() if isinstance(name, str) else name
+    if key not in PENALTIES:
+        raise ValueError(f"penalty: unknown name {name!r}; known penalties: {', '.join(sorted(PENALTIES))}")
+    cls = PENALTIES[key]
+    if cls is TL1:
+        if "a" not in params:
+            raise ValueError("penalty 'tl1' needs the parameter a (a > 0)")
+        extra = set(params) - {"a"}
+        if extra:
+            raise ValueError(f"penalty 'tl1' takes only the parameter a; got also {sorted(extra)}")
+        return TL1(params["a"])
+    if params:
+        raise ValueError(f"penalty {key!r} takes no parameters; got {sorted(params)}")
+    return cls()
+
