@@ -1,0 +1,173 @@
+"""The sampled network: Gaussian patches, forward pass, empirical loss and gradient (THEORY.md sections 1 and 2).
+
+A batch of trials that share one set of samples is handled with one matrix product for the pre-activations,
+``(N k, d) @ (d, B)``, and one for the gradient, ``(d, N k) @ (N k, B)``; there is no Python loop over trials or
+samples.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from numerics._arrays import Array, check_positive_int, namespace
+
+__all__ = ["empirical_grad", "empirical_loss", "forward", "labels", "sample_patches"]
+
+
+def sample_patches(n_samples: int, k: int, d: int, *, seed: Any, xp: Any = None, device: Any = None,
+                   dtype: Any = None) -> Array:
+    """Draw ``n_samples`` inputs of ``k`` non-overlapping Gaussian patches of dimension ``d``.
+
+    Parameters
+    ----------
+    n_samples, k, d : int
+        Number of samples N >= 1, patches k >= 1 and patch dimension d >= 1.
+    seed : int, numpy.random.SeedSequence or numpy.random.Generator
+        Seed of the NumPy generator that draws the samples (the draw is identical on every backend).
+    xp : array namespace, optional
+        Backend of the result (NumPy when omitted).
+    device : optional
+        Device of the result (the backend's default when omitted).
+    dtype : optional
+        Floating dtype of the result (``xp.float64`` when omitted).
+
+    Returns
+    -------
+    Z : array of shape (N, k, d)
+
+    Notes
+    -----
+    Every entry of Z is i.i.d. N(0, 1): ``Z = numpy.random.default_rng(seed).standard_normal((N, k, d))``, then
+    converted to the backend (in float64 first, so a float32 draw is the rounded float64 draw).
+    """
+    n_samples = check_positive_int("n_samples", n_samples)
+    k = check_positive_int("k", k)
+    d = check_positive_int("d", d)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    z = rng.standard_normal((n_samples, k, d))
+    xp = array_api_compat.array_namespace(np.empty(0)) if xp is None else xp
+    dtype = xp.float64 if dtype is None else dtype
+    if device is None:
+        return xp.asarray(z, dtype=dtype)
+    return xp.asarray(z, dtype=dtype, device=device)
+
+
+def _check_zw(Z: Array, w: Array) -> tuple[Any, int, int, int]:
+    if Z.ndim != 3:
+        raise ValueError(f"Z must have shape (N, k, d); got shape {tuple(Z.shape)}")
+    n, k, d = (int(s) for s in Z.shape)
+    if w.ndim not in (1, 2) or int(w.shape[-1]) != d:
+        raise ValueError(f"w must have shape (d,) or (B, d) with d = {d} (the patch dimension of Z); "
+                         f"got shape {tuple(w.shape)}")
+    return namespace(Z, w), n, k, d
+
+
+def _preactivations(xp: Any, Z: Array, w: Array) -> Array:
+    """``Z_ni . w_b`` as an array (N k, B) (or (N k,) for w of shape (d,)): one matrix product."""
+    n, k, d = (int(s) for s in Z.shape)
+    zf = xp.reshape(Z, (n * k, d))
+    return xp.matmul(zf, w.T) if w.ndim == 2 else xp.matmul(zf, w)
+
+
+def _forward_from_pre(xp: Any, pre: Array, n: int, k: int) -> Array:
+    relu = xp.where(pre > 0, pre, xp.zeros_like(pre))
+    shape = (n, k) if pre.ndim == 1 else (n, k, int(pre.shape[-1]))
+    return xp.mean(xp.reshape(relu, shape), axis=1)
+
+
+def forward(Z: Array, w: Array) -> Array:
+    """Network output f(Z_n; w) for every sample n (and every filter w_b of a batch).
+
+    Parameters
+    ----------
+    Z : array (N, k, d)
+        Samples (see :func:`sample_patches`).
+    w : array (d,) or (B, d)
+        One filter, or a batch of B filters sharing the samples.
+
+    Returns
+    -------
+    f : array (N,) for w of shape (d,), (N, B) for w of shape (B, d)
+
+    Notes
+    -----
+    f(Z; w) = (1/k) sum_i sigma(Z_i . w), sigma(t) = max(t, 0). The pre-activations of the whole batch are one
+    matrix product (N k, d) @ (d, B).
+    """
+    xp, n, k, _ = _check_zw(Z, w)
+    return _forward_from_pre(xp, _preactivations(xp, Z, w), n, k)
+
+
+def labels(Z: Array, w_star: Array) -> Array:
+    """Teacher labels y_n = f(Z_n; w*): shape (N,) for w* of shape (d,), (N, B) for a batch of teachers (B, d)."""
+    return forward(Z, w_star)
+
+
+def _residual(xp: Any, f: Array, y: Array) -> Array:
+    if f.ndim == 2 and y.ndim == 1:
+        y = xp.expand_dims(y, axis=1)
+    if tuple(y.shape) not in (tuple(f.shape), (int(f.shape[0]), 1)):
+        raise ValueError(f"y must have shape (N,) or {tuple(f.shape)} (matching Z and w); got shape {tuple(y.shape)}")
+    return f - y
+
+
+def empirical_loss(w: Array, Z: Array, y: Array) -> Array:
+    """Empirical squared loss over the samples: shape () for w (d,), (B,) for w (B, d).
+
+    Parameters
+    ----------
+    w : array (d,) or (B, d)
+    Z : array (N, k, d)
+    y : array (N,) or (N, B)
+        Labels; (N,) labels are shared by every trial of a batch.
+
+    Notes
+    -----
+    l_N(w) = (1/N) sum_n (f(Z_n; w) - y_n)^2 (no factor 1/2, as the population loss of THEORY.md section 1).
+    """
+    xp, *_ = _check_zw(Z, w)
+    r = _residual(xp, forward(Z, w), y)
+    return xp.mean(r * r, axis=0)
+
+
+def empirical_grad(w: Array, Z: Array, y: Array) -> Array:
+    """Gradient of :func:`empirical_loss` in w: shape (d,) or (B, d), like w.
+
+    Notes
+    -----
+    grad l_N(w) = (2/N) sum_n r_n (1/k) sum_i 1{Z_ni . w > 0} Z_ni, r_n = f(Z_n; w) - y_n (THEORY.md section 2);
+    the derivative of sigma at 0 is taken as 0. For a batch it is one product (d, N k) @ (N k, B) of Z^T with the
+    coefficients c_{(n,i), b} = (2 / (N k)) r_{n b} 1{Z_ni . w_b > 0}.
+    """
+    xp, n, k, d = _check_zw(Z, w)
+    pre = _preactivations(xp, Z, w)
+    r = _residual(xp, _forward_from_pre(xp, pre, n, k), y)
+    return _grad_from(xp, Z, pre, r, n, k, d)
+
+
+def _grad_from(xp: Any, Z: Array, pre: Array, r: Array, n: int, k: int, d: int) -> Array:
+    scale = 2.0 / (n * k)
+    if pre.ndim == 1:
+        rr = xp.reshape(xp.broadcast_to(xp.expand_dims(r, axis=1), (n, k)), (n * k,))
+    else:
+        b = int(pre.shape[-1])
+        rr = xp.reshape(xp.broadcast_to(xp.expand_dims(r, axis=1), (n, k, b)), (n * k, b))
+    coef = xp.where(pre > 0, rr, xp.zeros_like(rr)) * scale
+    zt = xp.reshape(Z, (n * k, d)).T
+    g = xp.matmul(zt, coef)
+    return g.T if g.ndim == 2 else g
+
+
+def _loss_and_grad_shared(xp: Any, zf: Array, zt: Array, w: Array, y: Array, n: int, k: int) -> tuple[Array, Array]:
+    """Empirical loss (B,) and gradient (B, d) for w (B, d), given the flattened samples zf (N k, d), zt = zf.T and
+    labels y (N, B). Used by the RVSM loop, which keeps zf and zt fixed across iterations."""
+    b = int(w.shape[0])
+    pre = xp.matmul(zf, w.T)
+    f = xp.mean(xp.reshape(xp.where(pre > 0, pre, xp.zeros_like(pre)), (n, k, b)), axis=1)
+    r = f - y
+    rr = xp.reshape(xp.broadcast_to(xp.expand_dims(r, axis=1), (n, k, b)), (n * k, b))
+    coef = xp.where(pre > 0, rr, xp.zeros_like(rr)) * (2.0 / (n * k))
+    return xp.mean(r * r, axis=0), xp.matmul(zt, coef).T
