@@ -137,8 +137,10 @@ def theory_form_loss() -> sp.Expr:
 
 
 def _angle(w: np.ndarray, w_star: np.ndarray) -> float:
-    c = float(w @ w_star) / (np.linalg.norm(w) * np.linalg.norm(w_star))
-    return float(np.arccos(np.clip(c, -1.0, 1.0)))
+    # atan2(|w_perp|, w . w*/|w*|) rather than arccos: accurate also for angles near 0 and pi (Hessian at w*).
+    unit = w_star / np.linalg.norm(w_star)
+    along = float(w @ unit)
+    return float(np.arctan2(np.linalg.norm(w - along * unit), along))
 
 
 def loss_at_vectors(expr: sp.Expr):
