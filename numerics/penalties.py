@@ -4,7 +4,7 @@ Convention (THEORY.md section 3): ``prox_{mu P}(x) = argmin_y mu P(y) + (y - x)^
 here has the form ``prox(x, mu) = where(|x| > threshold(mu), shrink(x, mu), 0)``: a threshold below which the
 minimizer is 0, and a nonzero branch ``shrink`` used above it. **Ties at the threshold go to 0.**
 
-``mu = 0`` is allowed and gives the identity map (every threshold is 0 and every ``shrink`` is the identity at
+``mu = 0`` is allowed and gives exactly the identity map (every threshold is 0 and every ``shrink`` is the identity at
 ``mu = 0``), so RVSM with ``lam = 0`` is plain gradient descent; ``mu < 0`` or a non-finite ``mu`` raises
 ``ValueError``.
 
@@ -133,16 +133,20 @@ def tl1_shrink(xp: Any, x: Array, mu: Array, a: float) -> Array:
     """Nonzero branch of the TL1 prox (Zhang & Xin 2017), valid for ``|x| > tl1_threshold(mu, a)``.
 
     ``sign(x) [(2/3)(a + |x|) cos(phi/3) - 2a/3 + |x|/3]`` with
-    ``phi = arccos(1 - 27 mu a (a+1) / (2 (a + |x|)^3))``. The arccos argument is clipped to [-1, 1]: above the
-    threshold it lies there already (up to rounding); below it, where the branch is discarded by ``prox``, the clip
-    only prevents NaN and floating-point warnings.
+    ``phi = arccos(1 - 27 mu a (a+1) / (2 (a + |x|)^3))``, the magnitude clamped at 0. The arccos argument is
+    clipped to [-1, 1]: above the threshold it lies there already (up to rounding); below it, where the branch is
+    discarded by ``prox``, the clip only prevents NaN and floating-point warnings.
     """
     ax = xp.abs(x)
     z = a + ax
-    arg = 1.0 - (27.0 * a * (a + 1.0)) * mu / (2.0 * z * z * z)
+    arg = 1.0 - (13.5 * a * (a + 1.0)) * (mu / z / z / z)  # divided step by step: no overflow for huge |x|
     arg = xp.minimum(xp.maximum(arg, -1.0), 1.0)
     phi = xp.acos(arg)
-    return xp.sign(x) * ((2.0 / 3.0) * z * xp.cos(phi / 3.0) - (2.0 / 3.0) * a + ax / 3.0)
+    mag = (2.0 / 3.0) * z * xp.cos(phi / 3.0) - (2.0 / 3.0) * a + ax / 3.0
+    # The minimizer has the sign of x (P is even and nondecreasing in |y|); just above a continuous threshold the
+    # root is ~0 and rounding may give a -1e-17: clamp the magnitude at 0. At mu = 0 the formula is the identity up
+    # to rounding; return x exactly so that RVSM with lam = 0 is exactly gradient descent.
+    return xp.where(mu == 0, x, xp.sign(x) * xp.maximum(mag, xp.zeros_like(mag)))
 
 
 # ----------------------------------------------------------------------------------------------------------------------
