@@ -403,6 +403,7 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
                 nonfinite = xp.logical_and(moving, xp.logical_not(xp.isfinite(step)))
             else:
                 st["w"], st["u"], st["step"] = wn, un, step
+                st["it"] = xp.full_like(st["it"], t)
                 nonfinite = xp.logical_not(xp.isfinite(step))
             st["bad"] = xp.where(xp.logical_and(nonfinite, st["bad"] == 0),
                                  xp.asarray(t, dtype=xp.int64, device=dev), st["bad"])
