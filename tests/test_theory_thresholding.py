@@ -126,10 +126,10 @@ def test_limits_checks_pass():
     assert c0.passed and cinf.passed, (c0.detail, cinf.detail)
 
 
-@pytest.mark.parametrize("fn,args", [(th.soft_threshold, (1.0, 0.0)), (th.hard_threshold, (1.0, -1.0)),
-                                     (th.tl1_prox, (1.0, 1.0, 0.0)), (th.tl1_threshold, (np.nan, 1.0))])
-def test_bad_parameters_raise(fn, args):
-    with pytest.raises(ValueError, match=r"mu|a"):
+@pytest.mark.parametrize("fn,args,name", [(th.soft_threshold, (1.0, 0.0), "mu"), (th.hard_threshold, (1.0, -1.0), "mu"),
+                                          (th.tl1_prox, (1.0, 1.0, 0.0), "a"), (th.tl1_threshold, (np.nan, 1.0), "mu")])
+def test_bad_parameters_raise(fn, args, name):
+    with pytest.raises(ValueError, match=rf"^{name} must be finite and > 0"):
         fn(*args)
 
 
