@@ -25,6 +25,9 @@ from numerics.penalties import expand_param
 
 __all__ = ["at_angle", "uniform_sphere"]
 
+# pi as rounded to float32 (3.14159274 > math.pi) is accepted as an angle: it is pi to the precision of its dtype
+_PI_HIGH = math.nextafter(float(np.float32(math.pi)), math.inf)
+
 
 def _rng(seed: Any) -> np.random.Generator:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -38,6 +41,31 @@ def _to_backend(arr: np.ndarray, xp: Any, device: Any, dtype: Any) -> Array:
     if device is None:
         return xp.asarray(arr, dtype=dtype)
     return xp.asarray(arr, dtype=dtype, device=device)
+
+
+def _reject(xp: Any, v: Array, e: Array) -> Array:
+    return v - xp.sum(v * e, axis=-1)[..., None] * e
+
+
+def _orthogonal_direction(xp: Any, g: Array, e: Array) -> Array:
+    """Unit vector orthogonal to the unit vector ``e`` (last axis): the normalised rejection of ``g`` from ``e``.
+
+    The rejection is done twice ("twice is enough", Kahan/Parlett), so it is orthogonal to rounding even when ``g`` is
+    nearly parallel to ``e``. If ``g`` is parallel to ``e`` to 1e-8 (e.g. a teacher drawn with the same seed), the
+    coordinate axis least aligned with ``e`` is used instead.
+    """
+    v = _reject(xp, _reject(xp, g, e), e)
+    nv = xp.sqrt(xp.sum(v * v, axis=-1))
+    ng = xp.sqrt(xp.sum(g * g, axis=-1))
+    d = e.shape[-1]
+    idx = xp.argmin(xp.abs(e), axis=-1)
+    axes = xp.arange(d, device=device_of(e))
+    onehot = xp.astype(axes == idx[..., None], e.dtype)
+    f = _reject(xp, _reject(xp, onehot, e), e)
+    nf = xp.sqrt(xp.sum(f * f, axis=-1))
+    ok = nv > 1e-8 * ng
+    safe_nv = xp.where(ok, nv, xp.ones_like(nv))
+    return xp.where(ok[..., None], v / safe_nv[..., None], f / nf[..., None])
 
 
 def uniform_sphere(
@@ -87,8 +115,9 @@ def at_angle(w_star: Array, angle: Any, *, seed: int, norm: Any = None) -> Array
     w_star : array, shape (d,) or (..., d)
         Teacher(s), nonzero and finite.
     angle : float or array, shape matching the leading axes of ``w_star``
-        Angle in ``[0, pi]``; an array of shape ``w_star.shape[:-1]`` gives one angle per teacher (leading-axis rule
-        of :mod:`numerics.penalties`). For ``d = 1`` only ``0`` and ``pi`` are possible.
+        Angle in ``[0, pi]`` (pi rounded up to float32 is accepted); an array of shape ``w_star.shape[:-1]`` gives
+        one angle per teacher (leading-axis rule of :mod:`numerics.penalties`). For ``d = 1`` only ``0`` and ``pi``
+        are possible.
     seed : int
         Seed of the NumPy generator for the random orthogonal direction, ``seed >= 0``.
     norm : float or array, optional
@@ -102,13 +131,13 @@ def at_angle(w_star: Array, angle: Any, *, seed: int, norm: Any = None) -> Array
     Notes
     -----
     ``e = w*/|w*|``; ``v`` is the normalised component of a standard Gaussian vector orthogonal to ``e``, i.e. a
-    direction uniform on the unit sphere of ``e``'s orthogonal complement.
+    direction uniform on the unit sphere of ``e``'s orthogonal complement (a fixed coordinate direction if the
+    Gaussian vector happens to be parallel to ``e``, which only a teacher drawn from the same seed makes likely).
     """
     xp = namespace(w_star)
     w_star = to_float(w_star, xp)
     check_teacher(w_star)
-    check_scalar_or_array("angle", angle, low=0.0, low_inclusive=True, high=math.nextafter(math.pi, math.inf),
-                          allowed="0 <= angle <= pi")
+    check_scalar_or_array("angle", angle, low=0.0, low_inclusive=True, high=_PI_HIGH, allowed="0 <= angle <= pi")
     if norm is not None:
         check_scalar_or_array("norm", norm, low=0.0, low_inclusive=False, allowed="norm > 0 (finite)")
     lead = w_star[..., 0]
@@ -119,16 +148,14 @@ def at_angle(w_star: Array, angle: Any, *, seed: int, norm: Any = None) -> Array
     e = w_star / ns[..., None]
     rng = _rng(seed)
     g = xp.asarray(rng.standard_normal(tuple(w_star.shape)), dtype=w_star.dtype, device=device_of(w_star))
-    v = g - xp.sum(g * e, axis=-1)[..., None] * e
-    nv = xp.sqrt(xp.sum(v * v, axis=-1))
-    if d == 1:
-        s_theta = xp.sin(theta)
-        if not bool(xp.all((theta == 0) | (theta >= math.pi * (1 - 1e-15)))):
+    if d == 1:  # no direction orthogonal to w*: only 0 and pi (cos = +-1 exactly) are reachable
+        is_pi = xp.abs(theta - math.pi) <= 4.0 * xp.finfo(theta.dtype).eps
+        if not bool(xp.all((theta == 0.0) | is_pi)):
             raise ValueError("angle must be 0 or pi when d = 1 (there is no direction orthogonal to w_star)")
-        v = xp.zeros_like(w_star)
-        s_theta = xp.zeros_like(s_theta)
+        cos_t = xp.where(is_pi, -xp.ones_like(theta), xp.ones_like(theta))
+        sin_t, v = xp.zeros_like(theta), xp.zeros_like(w_star)
     else:
-        v = v / nv[..., None]
-        s_theta = xp.sin(theta)
+        cos_t, sin_t = xp.cos(theta), xp.sin(theta)
+        v = _orthogonal_direction(xp, g, e)
     r = ns if norm is None else xp.zeros_like(ns) + expand_param("norm", norm, lead, xp)
-    return r[..., None] * (xp.cos(theta)[..., None] * e + s_theta[..., None] * v)
+    return r[..., None] * (cos_t[..., None] * e + sin_t[..., None] * v)
