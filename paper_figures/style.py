@@ -1,0 +1,73 @@
+"""The shared look of every paper figure: one color per penalty, single-column sizing, vector output.
+
+Use :func:`new_figure` to create figures and :func:`save` to write PNG + PDF; colors come from
+:data:`PENALTY_COLORS` so a penalty looks the same in every figure.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: figures are files, never windows
+
+import matplotlib.pyplot as plt
+
+#: One color per penalty, colour-blind safe (Okabe-Ito), used by every figure.
+PENALTY_COLORS = {"l1": "#0072B2", "l0": "#D55E00", "tl1": "#009E73", "tl1_b": "#CC79A7", "gd": "#555555"}
+#: Display names with math.
+PENALTY_LABELS = {"l1": r"$\ell_1$", "l0": r"$\ell_0$", "tl1": r"TL1", "gd": "GD ($\\lambda=0$)"}
+#: Neutral colors for reference lines (theory) and data (simulation).
+THEORY_COLOR = "black"
+DATA_COLOR = "#444444"
+
+SINGLE_COLUMN_IN = 3.4
+DOUBLE_COLUMN_IN = 7.0
+
+_RC = {
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "legend.fontsize": 7,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "lines.linewidth": 1.2,
+    "lines.markersize": 3.5,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.5,
+    "legend.frameon": False,
+    "savefig.dpi": 200,
+    "pdf.fonttype": 42,  # embed TrueType: text stays text in the PDF
+    "figure.constrained_layout.use": True,
+}
+
+
+def new_figure(nrows: int = 1, ncols: int = 1, *, width: float = SINGLE_COLUMN_IN, panel_aspect: float = 0.75,
+               **kwargs):
+    """A figure with the shared style and a grid of axes (always a 2-D array).
+
+    Each panel is ``width / ncols`` wide and ``panel_aspect`` times that high.
+    """
+    panel_w = width / ncols
+    with plt.rc_context(_RC):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(width, panel_w * panel_aspect * nrows), squeeze=False,
+                                 layout="constrained", **kwargs)
+    return fig, axes
+
+
+def style_context():
+    """Context manager applying the shared rcParams (wrap plotting calls in it)."""
+    return plt.rc_context(_RC)
+
+
+def save(fig, out_dir: Path, name: str) -> list[Path]:
+    """Write ``name.png`` and ``name.pdf`` into ``out_dir``; close the figure; return the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
+    with plt.rc_context(_RC):
+        for p in paths:
+            fig.savefig(p, bbox_inches="tight", pad_inches=0.02)
+    plt.close(fig)
+    return paths
