@@ -221,6 +221,13 @@ def test_tl1_supercritical_threshold_is_a_tie(a):
     assert abs(f0 - fy) <= 1e-12 * (1 + t * t)
 
 
+@pytest.mark.parametrize("a", [0.05, 1.0, 20.0])
+def test_tl1_threshold_continuous_at_critical_mu(a):
+    mu_c = a * a / (2 * (a + 1))
+    t = TL1(a).threshold(np.array([mu_c * (1 - 1e-12), mu_c, mu_c * (1 + 1e-12)]))
+    np.testing.assert_allclose(t, a / 2, rtol=1e-10)
+
+
 @pytest.mark.parametrize("P", ALL, ids=repr)
 def test_mu_zero_is_identity(P):
     x = np.linspace(-3.0, 3.0, 41)

@@ -167,6 +167,16 @@ def test_hessian_at_teacher_and_lipschitz_estimate(k):
     np.testing.assert_array_equal(pop.lipschitz_estimate(np.stack([w_star, w_star]), k), [L, L])
 
 
+def test_grad_not_lipschitz_near_zero():
+    """The documented caveat of lipschitz_estimate: difference quotients of grad grow like 1/|w| near 0 (k >= 2)."""
+    w_star = np.array([1.0, 0.0, 0.0])
+    v1, v2 = np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, 1.0])
+    quot = [np.linalg.norm(pop.grad(eps * v1, w_star, 4) - pop.grad(eps * v2, w_star, 4)) / (eps * np.sqrt(2))
+            for eps in (1e-2, 1e-4, 1e-6)]
+    assert quot[0] > 10 * float(pop.lipschitz_estimate(w_star, 4))
+    assert quot[1] > 50 * quot[0] and quot[2] > 50 * quot[1]
+
+
 def test_grad_zero_at_teacher_and_saddle():
     rng = np.random.default_rng(11)
     w_star = rng.normal(size=6)
