@@ -50,6 +50,7 @@ import scipy.optimize
 
 from numerics._arrays import check_positive_int, check_scalar_or_array, check_teacher
 from numerics.penalties import Penalty, get_penalty
+from numerics.population import gradient_coefficients
 
 __all__ = ["LimitPrediction", "predict"]
 
@@ -214,39 +215,21 @@ def _branch_point(pen: Penalty, w_star: np.ndarray, s: np.ndarray, q: np.ndarray
     return np.where(support, w_k, w_z), np.where(support, u_k, 0.0)
 
 
-def _norm_angle(w: np.ndarray, w_star: np.ndarray, wn_star: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``|w|`` and ``t = angle(w, w*)``, the angle by Kahan's formula ``2 atan2(|a - b|, |a + b|)`` on unit vectors
-    (accurate to ~eps absolute also near t = 0 and t = pi, where arccos of the cosine loses half the digits)."""
-    wn = np.sqrt(np.einsum("nd,nd->n", w, w))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        a = w / wn[:, None]
-    b = w_star / wn_star[:, None]
-    t = 2.0 * np.arctan2(np.linalg.norm(a - b, axis=1), np.linalg.norm(a + b, axis=1))
-    return wn, t
+def _normalized_coefficients(w: np.ndarray, w_star: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(k s(w), k q(w))`` from :func:`numerics.population.gradient_coefficients` (THEORY.md section 2), normalized
+    so that both equal 1 at ``w = w*``."""
+    q, s = gradient_coefficients(w, w_star, k, validate=False)
+    return k * s, k * q
 
 
-def _normalized_coefficients(w: np.ndarray, w_star: np.ndarray, wn_star: np.ndarray, k: int
-                             ) -> tuple[np.ndarray, np.ndarray]:
-    """``(k s(w), k q(w))`` from THEORY.md section 2, normalized so that both equal 1 at ``w = w*``:
-
-    ``k s = 1 - t/pi``, ``k q = A/k = 1 + (k - 1)(1 - rho)/pi - rho sin(t)/pi`` with ``rho = |w*|/|w|``.
-    """
-    wn, t = _norm_angle(w, w_star, wn_star)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rho = wn_star / wn
-    ks = 1.0 - t / math.pi
-    kq = 1.0 + (k - 1) * (1.0 - rho) / math.pi - rho * np.sin(t) / math.pi
-    return ks, kq
-
-
-def _self_map_residual(x: np.ndarray, pen: Penalty, w_star: np.ndarray, wn_star: np.ndarray, lam: np.ndarray,
+def _self_map_residual(x: np.ndarray, pen: Penalty, w_star: np.ndarray, lam: np.ndarray,
                        beta: np.ndarray, support: np.ndarray, k: int) -> np.ndarray:
     """``G(x) = (k s(w(x)), k q(w(x))) - x`` for ``x = (k s, k q)`` of shape (n, 2); NaN where undefined."""
     s, q = x[:, 0] / k, x[:, 1] / k
     bad = (q + beta <= 0) | (s <= 0) | ((q <= 0) & np.any(support, axis=1))
     with np.errstate(all="ignore"):
         w, _ = _branch_point(pen, w_star, s, q, lam, beta, support)
-        ks, kq = _normalized_coefficients(w, w_star, wn_star, k)
+        ks, kq = _normalized_coefficients(w, w_star, k)
     g = np.stack([ks - x[:, 0], kq - x[:, 1]], axis=1)
     g[bad] = np.nan
     return g
@@ -413,7 +396,6 @@ def predict(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: Any, *,
         if np.any(sup & ~nz):
             raise ValueError("support must be False where w_star is 0 (those coordinates have u = w = 0)")
 
-    wn_star = np.linalg.norm(ws2, axis=1)
     tol_abs = tol * (1.0 + (k - 1) / math.pi)
     x = np.ones((n, 2))  # x = (k s, k q) = (1, 1) is the exact answer at lam = 0
 
@@ -438,7 +420,7 @@ def predict(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: Any, *,
         sup = rule(kept_ok, zero_ok)
 
     def fun(xv: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        return _self_map_residual(xv, pen, ws2[idx], wn_star[idx], lam_b[idx], beta_b[idx], sup[idx], k)
+        return _self_map_residual(xv, pen, ws2[idx], lam_b[idx], beta_b[idx], sup[idx], k)
 
     sup_solved = sup.copy()  # the support each trial's current (s, q) was solved with
     settled = np.ones(n, dtype=bool) if fixed else np.zeros(n, dtype=bool)
@@ -481,7 +463,7 @@ def predict(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: Any, *,
         qpos = q > 0
         mu_bar = np.where(qpos, _mu_bar(lam_b, beta_b, np.where(qpos, q, 1.0)), np.nan)
         r = s / q
-        ks, kq = _normalized_coefficients(w, ws2, wn_star, k)
+        ks, kq = _normalized_coefficients(w, ws2, k)
         res_vec = (kq / k)[:, None] * w - (ks / k)[:, None] * ws2 + beta_b[:, None] * (
             w - pen.prox(w, lam_b / beta_b, validate=False))
     residual = np.max(np.abs(res_vec), axis=1)
