@@ -156,18 +156,18 @@ def _grad_from(xp: Any, Z: Array, pre: Array, r: Array, n: int, k: int, d: int) 
         b = int(pre.shape[-1])
         rr = xp.reshape(xp.broadcast_to(xp.expand_dims(r, axis=1), (n, k, b)), (n * k, b))
     coef = xp.where(pre > 0, rr, xp.zeros_like(rr)) * scale
-    zt = xp.reshape(Z, (n * k, d)).T
-    g = xp.matmul(zt, coef)
-    return g.T if g.ndim == 2 else g
+    zf = xp.reshape(Z, (n * k, d))
+    # (coef^T Z) = (Z^T coef)^T: the same product, in the orientation BLAS runs fast ((B, N k) @ (N k, d))
+    return xp.matmul(coef.T, zf) if coef.ndim == 2 else xp.matmul(coef, zf)
 
 
-def _loss_and_grad_shared(xp: Any, zf: Array, zt: Array, w: Array, y: Array, n: int, k: int) -> tuple[Array, Array]:
-    """Empirical loss (B,) and gradient (B, d) for w (B, d), given the flattened samples zf (N k, d), zt = zf.T and
-    labels y (N, B). Used by the RVSM loop, which keeps zf and zt fixed across iterations."""
+def _loss_and_grad_shared(xp: Any, zf: Array, w: Array, y: Array, n: int, k: int) -> tuple[Array, Array]:
+    """Empirical loss (B,) and gradient (B, d) for w (B, d), given the flattened samples zf (N k, d) and labels
+    y (N, B). Used by the RVSM loop, which keeps zf fixed across iterations."""
     b = int(w.shape[0])
     pre = xp.matmul(zf, w.T)
     f = xp.mean(xp.reshape(xp.where(pre > 0, pre, xp.zeros_like(pre)), (n, k, b)), axis=1)
     r = f - y
     rr = xp.reshape(xp.broadcast_to(xp.expand_dims(r, axis=1), (n, k, b)), (n * k, b))
     coef = xp.where(pre > 0, rr, xp.zeros_like(rr)) * (2.0 / (n * k))
-    return xp.mean(r * r, axis=0), xp.matmul(zt, coef).T
+    return xp.mean(r * r, axis=0), xp.matmul(coef.T, zf)

@@ -288,7 +288,6 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
             Z = to_float(Z, xp, like=w0)
         n = int(Z.shape[0])
         zf = xp.reshape(Z, (n * k, d))
-        zt = xp.asarray(zf.T, copy=True)
         if y is None:
             y = model.labels(Z, ws)  # (N, B)
         else:
@@ -301,10 +300,10 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
             y = xp.asarray(xp.broadcast_to(y, (n, B)), copy=True)
 
         def grad_fn(wa: Array, st: dict) -> Array:
-            return model._loss_and_grad_shared(xp, zf, zt, wa, st["y"], n, k)[1]
+            return model._loss_and_grad_shared(xp, zf, wa, st["y"], n, k)[1]
 
         def loss_fn(wa: Array, st: dict) -> Array:
-            return model._loss_and_grad_shared(xp, zf, zt, wa, st["y"], n, k)[0]
+            return model._loss_and_grad_shared(xp, zf, wa, st["y"], n, k)[0]
     else:
         y = None
 
