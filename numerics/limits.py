@@ -326,7 +326,10 @@ def predict(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: Any, *,
         TL1 parameter ``a > 0``; only with ``penalty="tl1"`` given by name.
     band : {"keep", "zero"}
         Which branch a coordinate takes when both are self-consistent (the l0 / TL1 band): kept or zeroed. The
-        choice enters the self-consistent ``(s, q)``. RVSM itself picks one by its path (hysteresis).
+        choice enters the self-consistent ``(s, q)``. RVSM itself picks one by its path (hysteresis). Where that
+        rule cycles (keeping a coordinate moves ``(s, q)`` so that it is no longer kept-consistent), the active-set
+        loop falls back to flipping only inconsistent coordinates: the result is then a consistent fixed point
+        that may keep fewer band coordinates than the rule asks.
     support : bool array, shape (d,) or like ``w_star``, optional
         Fix the kept set exactly instead (e.g. the support a simulation reached); must be False where ``w* = 0``.
         The result then says, per coordinate, whether that support is self-consistent (``consistent``).
