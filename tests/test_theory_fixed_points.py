@@ -175,23 +175,24 @@ def test_band_edges_lambdify_and_order():
 
 
 def test_l0_tie_convention_at_the_exact_edges():
-    # lam/beta = 1/8 -> gamma = 1/2; s = q = 1/2 (r = 1), beta = 1: every number below is exact in binary.
-    s_, q_, lam, beta = 0.5, 0.5, 0.125, 1.0
+    # Exact arithmetic: lam/beta = 1/8 (gamma = 1/2), s = q = 1/2 (r = 1), beta = 1.
     m = fp.limit_map_l0_exprs()
-    f = {key: sp.lambdify((fp.w_star_i, fp.s, fp.q, fp.lam, fp.beta), m[key])
-         for key in ("w_kept", "w_zeroed", "kept_edge", "zeroed_edge")}
-    lo, hi = f["kept_edge"](0, s_, q_, lam, beta), f["zeroed_edge"](0, s_, q_, lam, beta)
-    assert (lo, hi) == (0.5, 1.5)
-    # at r|w*_i| = kept_edge the kept candidate sits at the tie, and the prox (ties -> 0) does not keep it
-    w_k = f["w_kept"](lo, s_, q_, lam, beta)
-    assert w_k == 0.5 and _hard(np.array([w_k]), lam / beta)[0] == 0.0
+    vals = {fp.s: sp.Rational(1, 2), fp.q: sp.Rational(1, 2), fp.lam: sp.Rational(1, 8), fp.beta: 1}
+    lo, hi = (m[key].subs(vals) for key in ("kept_edge", "zeroed_edge"))
+    assert (lo, hi) == (sp.Rational(1, 2), sp.Rational(3, 2))
+    mu_ = sp.Rational(1, 8)
+    for w_tie in (m["w_kept"].subs(vals).subs(fp.w_star_i, lo), m["w_zeroed"].subs(vals).subs(fp.w_star_i, hi)):
+        # both candidates sit exactly at |w| = gamma, where the prox objective ties (mu * 1 == w^2/2): prox -> 0.
+        assert w_tie == sp.Rational(1, 2) and mu_ == w_tie**2 / 2
+    # So the kept candidate at r|w*_i| = kept_edge is NOT a fixed point (prox returns 0 != w), the zeroed one at
+    # r|w*_i| = zeroed_edge IS. The numeric map encodes this as strict / non-strict inequalities:
+    s_, q_, lam, beta = 0.5, 0.5, 0.125, 1.0
     cmap = fp._coordinate_map("l0", m, lam, beta, None)
-    _, _, kept, _ = cmap(np.array([lo]), s_, q_, np.array([True]))
+    f_edges = sp.lambdify((fp.s, fp.q, fp.lam, fp.beta), [m["kept_edge"], m["zeroed_edge"]])
+    lo_f, hi_f = f_edges(s_, q_, lam, beta)
+    _, _, kept, _ = cmap(np.array([lo_f]), s_, q_, np.array([True]))
     assert not kept[0]
-    # at r|w*_i| = zeroed_edge the zeroed candidate sits at the tie and is a fixed point (prox -> 0)
-    w_z = f["w_zeroed"](hi, s_, q_, lam, beta)
-    assert w_z == 0.5 and _hard(np.array([w_z]), lam / beta)[0] == 0.0
-    _, _, kept, cons = cmap(np.array([hi]), s_, q_, np.array([False]))
+    _, _, kept, cons = cmap(np.array([hi_f]), s_, q_, np.array([False]))
     assert not kept[0] and cons[0]
 
 
