@@ -1,0 +1,213 @@
+"""Figure ``thresholding_map``: the RVSM limit as a thresholding of the truth, ``u_bar_1`` against ``w*_1``.
+
+One coordinate ``w*_1`` of a teacher is swept while the others stay fixed (they change ``s`` and ``q``, so every
+point is predicted separately with :func:`numerics.limits.predict`). For each penalty the two branches of the limit
+map are drawn where they are self-consistent fixed points: kept (``u_bar_1 != 0``, :func:`predict` with coordinate 1
+in the support) and zeroed (``u_bar_1 = 0``); where both are, the band of two fixed points is shaded. Panels: l1, l0,
+TL1 with ``a`` in the subcritical regime (``mu = lam/beta <= a^2/(2(a+1))``: continuous prox) and in the supercritical
+one. Points: RVSM limits (:func:`numerics.rvsm.run`, population gradient) from two starts per ``w*_1``: coordinate 1
+of ``w^0`` at ``2 w*_1`` ("kept start") or at 0 ("zero start"), the other coordinates at ``w*``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from numerics import limits, penalties, rvsm
+from paper_figures import style
+from paper_figures.data import write_csv
+
+NAME = "thresholding_map"
+
+#: the fixed coordinates 2..d of the teacher (all well above the l0 band, so they stay kept)
+OTHERS = (2.0, -1.6, 2.4, -1.8)
+K, BETA, LAM, ETA = 4, 0.5, 0.05, 0.5
+#: panels: (code, penalty, a); TL1 with a = 1 is subcritical (mu_c = a^2/(2(a+1)) = 0.25 >= mu = lam/beta = 0.1),
+#: a = 0.1 supercritical (mu_c = 0.0045 < mu)
+PANELS = ((0, "l1", None), (1, "l0", None), (2, "tl1", 1.0), (3, "tl1", 0.1))
+W1_MAX = 1.8
+SIM_TOL, SIM_ITERS = 1e-14, 40000
+
+PRESETS = {
+    "tiny": {"n_curve": 120, "n_sim": 8},
+    "quick": {"n_curve": 600, "n_sim": 16},
+    "full": {"n_curve": 2000, "n_sim": 40},
+}
+
+COLUMNS = ("panel", "a", "is_sim", "w_star_1", "branch", "u_bar_1", "w_bar_1", "band", "u_pred_1", "consistent",
+           "sim_error", "sim_converged")
+DESCRIPTIONS = {
+    "panel": "0 = l1, 1 = l0, 2 = TL1 subcritical a, 3 = TL1 supercritical a",
+    "a": "TL1 parameter a (0 for l1 and l0)",
+    "is_sim": "0 = predicted curve point (numerics.limits.predict); 1 = simulated RVSM limit",
+    "w_star_1": "swept teacher coordinate w*_1 (other coordinates fixed at 2.0, -1.6, 2.4, -1.8) [unit of w]",
+    "branch": "curve rows: 1 = kept branch (u_bar_1 != 0), 0 = zeroed branch; simulated rows: the start, "
+              "1 = w0_1 = 2 w*_1, 0 = w0_1 = 0",
+    "u_bar_1": "coordinate 1 of the limit u_bar (predicted on curve rows, simulated on sim rows) [unit of w]",
+    "w_bar_1": "coordinate 1 of the limit w_bar [unit of w]",
+    "band": "1 if both branches are self-consistent at this w*_1 (two fixed points coexist), else 0",
+    "u_pred_1": "predicted u_bar_1 for the support the row has (curve rows: = u_bar_1; sim rows: predict with the "
+                "support RVSM reached) [unit of w]",
+    "consistent": "1 if the predicted limit with that support is a self-consistent fixed point (curve rows are "
+                  "written only where it is)",
+    "sim_error": "sim rows: max_i |u_sim_i - u_pred_i| over all d coordinates (0 on curve rows) [unit of w]",
+    "sim_converged": "sim rows: 1 if RVSM stopped with |w^{t+1} - w^t| < 1e-14 (1 on curve rows)",
+}
+
+
+def teachers(w1: np.ndarray) -> np.ndarray:
+    """Teachers (n, d): coordinate 1 = ``w1``, the rest :data:`OTHERS`."""
+    return np.column_stack([w1, np.broadcast_to(OTHERS, (w1.size, len(OTHERS)))])
+
+
+def penalty_params(panel: int) -> tuple[str, float | None]:
+    for code, name, a in PANELS:
+        if code == panel:
+            return name, a
+    raise ValueError(f"panel must be one of {[p[0] for p in PANELS]}; got {panel!r}")
+
+
+def predict_branches(name: str, a: float | None, w1: np.ndarray) -> dict[str, np.ndarray]:
+    """Predicted kept and zeroed branches of coordinate 1 at each ``w1`` (nonzero), with their consistency."""
+    ws = teachers(w1)
+    out = {}
+    for br in (1, 0):
+        sup = np.ones_like(ws, dtype=bool)
+        sup[:, 0] = bool(br)
+        p = limits.predict(ws, K, name, LAM, BETA, a=a, support=sup)
+        ok = np.all(p.consistent, axis=1) & p.converged
+        out[br] = (p.u[:, 0], p.w[:, 0], ok)
+    band = out[1][2] & out[0][2]
+    return {"kept": out[1], "zero": out[0], "band": band}
+
+
+def simulate(name: str, a: float | None, w1: np.ndarray) -> dict[str, np.ndarray]:
+    """RVSM limits from the two starts for each ``w1``; and the prediction for the support each reached."""
+    ws = teachers(w1)
+    n = w1.size
+    starts = []
+    for br in (1, 0):
+        w0 = ws.copy()
+        w0[:, 0] = 2.0 * w1 if br else 0.0
+        starts.append(w0)
+    W0 = np.concatenate(starts)
+    WS = np.concatenate([ws, ws])
+    r = rvsm.run(WS, K, name, LAM, BETA, ETA, W0, SIM_ITERS, tol=SIM_TOL, a=a)
+    u, w = np.asarray(r.u), np.asarray(r.w)
+    sup = u != 0
+    p = limits.predict(WS, K, name, LAM, BETA, a=a, support=sup)
+    return {"w_star_1": WS[:, 0], "start": np.repeat([1, 0], n), "u": u[:, 0], "w": w[:, 0],
+            "u_pred": p.u[:, 0], "consistent": np.all(p.consistent, axis=1) & p.converged,
+            "error": np.max(np.abs(u - p.u), axis=1), "converged": np.asarray(r.converged)}
+
+
+def _grid(n: int, sims: np.ndarray) -> np.ndarray:
+    g = np.linspace(-W1_MAX, W1_MAX, 2 * (n // 2))  # even count: 0 is not on the grid
+    return np.unique(np.concatenate([g, sims]))
+
+
+def sim_points(n_sim: int) -> np.ndarray:
+    """The simulated ``w*_1``: evenly spread on ``[-W1_MAX, W1_MAX]``, avoiding 0."""
+    return np.linspace(-W1_MAX, W1_MAX, 2 * (n_sim // 2)) * 0.97
+
+
+def compute(preset: str = "quick") -> dict[str, np.ndarray]:
+    """The data of the figure (all rows of the CSV) for ``preset``."""
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}; got {preset!r}")
+    p = PRESETS[preset]
+    sims = sim_points(p["n_sim"])
+    grid = _grid(p["n_curve"], sims)
+    cols: dict[str, list] = {c: [] for c in COLUMNS}
+
+    def add(**kv):
+        for c in COLUMNS:
+            cols[c].extend(np.broadcast_to(kv[c], kv["w_star_1"].shape).tolist())
+
+    for code, name, a in PANELS:
+        br = predict_branches(name, a, grid)
+        band = br["band"].astype(int)
+        for b, key in ((1, "kept"), (0, "zero")):
+            u, w, ok = br[key]
+            add(panel=code, a=a or 0.0, is_sim=0, w_star_1=grid[ok], branch=b, u_bar_1=u[ok], w_bar_1=w[ok],
+                band=band[ok], u_pred_1=u[ok], consistent=1, sim_error=0.0, sim_converged=1)
+        sm = simulate(name, a, sims)
+        bsim = predict_branches(name, a, sm["w_star_1"])["band"].astype(int)
+        add(panel=code, a=a or 0.0, is_sim=1, w_star_1=sm["w_star_1"], branch=sm["start"], u_bar_1=sm["u"],
+            w_bar_1=sm["w"], band=bsim, u_pred_1=sm["u_pred"], consistent=sm["consistent"].astype(int),
+            sim_error=sm["error"], sim_converged=sm["converged"].astype(int))
+    return {c: np.asarray(v) for c, v in cols.items()}
+
+
+def _title(name: str, a: float | None) -> str:
+    if name != "tl1":
+        return style.PENALTY_LABELS[name]
+    mu, mu_c = LAM / BETA, penalties.tl1_critical_mu(a)
+    rel = r"\leq" if mu <= mu_c else ">"
+    return f"TL1, $a = {a:g}$: $\\mu {rel} a^2/(2(a+1))$"
+
+
+def draw(data: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
+    """Four panels; save PNG + PDF."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    with style.style_context():
+        fig, axes = style.new_figure(2, 2, width=0.7 * style.DOUBLE_COLUMN_IN, panel_aspect=0.85, sharex=True,
+                                     sharey=True)
+        for j, (code, name, a) in enumerate(PANELS):
+            ax = axes.flat[j]
+            color = style.PENALTY_COLORS["tl1_b" if (name == "tl1" and j == 3) else name]
+            sel = data["panel"] == code
+            cur, sim = sel & (data["is_sim"] == 0), sel & (data["is_sim"] == 1)
+            lim = W1_MAX * 1.05
+            ax.plot([-lim, lim], [-lim, lim], color="0.7", lw=0.7, ls=":")
+            x_all = np.unique(data["w_star_1"][cur])
+            band_x = np.unique(data["w_star_1"][cur & (data["band"] == 1)])
+            if band_x.size:
+                inb = np.isin(x_all, band_x)
+                # shade each maximal run of band grid points
+                edges = np.flatnonzero(np.diff(np.concatenate([[0], inb.astype(int), [0]])))
+                for s0, s1 in zip(edges[::2], edges[1::2], strict=True):
+                    ax.axvspan(x_all[s0], x_all[s1 - 1], color=color, alpha=0.15, lw=0)
+            for b in (1, 0):
+                m = cur & (data["branch"] == b)
+                x, y = data["w_star_1"][m], data["u_bar_1"][m]
+                o = np.argsort(x)
+                x, y = x[o], y[o]
+                # break the line where consecutive grid points are not neighbours (branch not consistent between)
+                gaps = np.flatnonzero(np.diff(np.searchsorted(x_all, x)) > 1)
+                x, y = np.insert(x, gaps + 1, np.nan), np.insert(y, gaps + 1, np.nan)
+                ax.plot(x, y, color=color, lw=1.3)
+            for b, mk in ((1, "o"), (0, "x")):
+                m = sim & (data["branch"] == b)
+                ax.plot(data["w_star_1"][m], data["u_bar_1"][m], ls="none", marker=mk, ms=4 if b else 3.5,
+                        mfc="none" if b else None, mec=style.DATA_COLOR, mew=0.8)
+            ax.set_title(f"({'abcd'[j]}) {_title(name, a)}")
+            ax.set_xlim(-lim, lim)
+            ax.set_ylim(-lim, lim)
+        for ax in axes[1]:
+            ax.set_xlabel(r"teacher coordinate $w^*_1$")
+        for ax in axes[:, 0]:
+            ax.set_ylabel(r"limit $\bar u_1$")
+        handles = [Line2D([], [], color="0.3", lw=1.3), Patch(color="0.3", alpha=0.2),
+                   Line2D([], [], ls="none", marker="o", mfc="none", mec=style.DATA_COLOR),
+                   Line2D([], [], ls="none", marker="x", mec=style.DATA_COLOR),
+                   Line2D([], [], color="0.7", lw=0.7, ls=":")]
+        labels = ["predicted limit map (self-consistent branches)", "band: two fixed points",
+                  r"RVSM limit, start $w^0_1 = 2w^*_1$", r"RVSM limit, start $w^0_1 = 0$", r"$\bar u_1 = w^*_1$"]
+        fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=6.5)
+        fig.suptitle(rf"$w^* = (w^*_1, {', '.join(f'{v:g}' for v in OTHERS)})$, $k = {K}$, $\lambda = {LAM:g}$, "
+                     rf"$\beta = {BETA:g}$ ($\mu = {LAM / BETA:g}$), $\eta = {ETA:g}$", fontsize=7.5)
+    return style.save(fig, out_dir, NAME)
+
+
+def make(out_dir: Path, preset: str = "quick") -> list[Path]:
+    """Compute the data, write ``thresholding_map.csv``, draw and save; return the written paths."""
+    out_dir = Path(out_dir)
+    data = compute(preset)
+    csv = write_csv(out_dir / f"{NAME}.csv", data, DESCRIPTIONS,
+                    title="RVSM limit map u_bar_1 against w*_1: predicted branches and simulated limits")
+    return [csv, *draw(data, out_dir)]
