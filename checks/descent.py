@@ -1,0 +1,185 @@
+"""Check ``lagrangian_nonincreasing``: the relaxed Lagrangian never increases along RVSM (THEORY.md s.5).
+
+``L_beta(w, u) = l(w) + lam sum_i P(u_i) + (beta/2) |w - u|^2`` is recorded at every iteration of
+:func:`numerics.rvsm.run` (``record_every=1``) for a batch of four starts per generated instance
+(:func:`checks.strategies.instances`: step ``eta = frac * 2/(L + beta)``, ``frac`` in [0.1, 0.8], ``L`` the smoothness
+constant at ``w*``), and every increase ``L^{t+1} - L^t`` must stay within rounding.
+
+Scope (a stated mathematical restriction, not a hidden one): THEORY.md s.5 proves descent where ``grad l`` is
+``L``-Lipschitz along the iterates, and ``L`` is the local constant at ``w*``; ``grad l`` is not Lipschitz near
+``w = 0`` (its derivative grows like ``|w*| / |w|``). The starts are therefore those of
+:func:`checks.strategies.start_points`: ``|w0| >= |w*|/2`` and ``angle(w0, w*) <= 0.9 pi``, away from the origin and
+from the saddle ray. A failure on such a start is a genuine finding; the failure detail reports the smallest
+``|w^t|`` along the run.
+
+Rounding allowance: ``1e-13 (|L^t| + |w*|^2 + max |w0|^2)`` (about 450 eps). The closed-form loss is a sum of terms of
+size ``(|w|^2 + |w*|^2)/k`` that cancel near ``w*``, so its rounding error is relative to ``|w|^2 + |w*|^2`` rather than
+to ``L`` itself (the iterates stay below ``max(|w0|, ...)`` in norm because ``L`` does not grow).
+
+Mutations (:data:`MUTATIONS`): the prox inside the iteration applied with ``mu = lam`` instead of ``lam / beta``
+(a penalty object passed to :func:`numerics.rvsm.run` whose prox rescales ``mu``), and a sign error in the coupling
+``beta (w - u)`` of the w-step (the small NumPy reference loop :func:`reference_lagrangian`, which with the correct
+sign reproduces :func:`numerics.rvsm.run`'s recorded Lagrangian, see the tests).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+from numerics import population, rvsm
+
+from .framework import CheckSpec, Outcome, register
+from .strategies import Instance, instances, start_points
+
+#: Number of RVSM iterations per example (the rate is ~ 1 - eta/k, so 300 covers the transient and the approach).
+ITERS = {"quick": 300, "thorough": 1500}
+#: Relative rounding allowance (see module docstring).
+REL_ALLOWANCE = 1e-13
+
+
+@dataclass(frozen=True)
+class DescentCase:
+    """An instance plus extra start points (run as one batch with the instance's own ``w0``)."""
+
+    instance: Instance
+    extra_starts: tuple[tuple[float, ...], ...]
+    iters: int
+
+    def starts(self) -> np.ndarray:
+        return np.asarray((self.instance.w0, *self.extra_starts), dtype=np.float64)
+
+
+@st.composite
+def descent_cases(draw, profile: str = "quick") -> DescentCase:
+    """:func:`checks.strategies.instances` plus three more starts from :func:`checks.strategies.start_points`."""
+    inst = draw(instances(profile))
+    extra = tuple(draw(start_points(inst.w_star)) for _ in range(3))
+    return DescentCase(instance=inst, extra_starts=extra, iters=ITERS[profile])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Ingredients
+# ----------------------------------------------------------------------------------------------------------------------
+def run_lagrangian(inst: Instance, penalty: Any, starts: np.ndarray, iters: int) -> np.ndarray:
+    """Recorded Lagrangian of :func:`numerics.rvsm.run` (population gradient), shape ``(iters + 1, B)``."""
+    res = rvsm.run(inst.teacher, inst.k, penalty, inst.lam, inst.beta, inst.eta, starts, iters, record_every=1)
+    return np.asarray(res.history.lagrangian)
+
+
+def reference_lagrangian(inst: Instance, penalty: Any, starts: np.ndarray, iters: int, *,
+                         coupling: float = 1.0) -> np.ndarray:
+    """A plain NumPy RVSM loop (THEORY.md s.4) returning ``L_beta(w^t, u^t)``, shape ``(iters + 1, B)``.
+
+    Parameters
+    ----------
+    coupling : float
+        Sign of the coupling term of the w-step, ``w - eta (grad l(w) + coupling * beta (w - u))``; ``+1`` is RVSM,
+        ``-1`` the sign-error mutation. The Lagrangian itself always has ``+ (beta/2)|w - u|^2``.
+
+    Notes
+    -----
+    ``u^0 = prox_{mu P}(w^0)``, ``w^{t+1} = w^t - eta (grad l(w^t) + beta (w^t - u^t))``,
+    ``u^{t+1} = prox_{mu P}(w^{t+1})``, ``mu = lam / beta``.
+    """
+    return _reference(inst, penalty, starts, iters, coupling)[0]
+
+
+def _reference(inst: Instance, penalty: Any, starts: np.ndarray, iters: int, coupling: float = 1.0):
+    ws, k, lam, beta, eta = inst.teacher, inst.k, inst.lam, inst.beta, inst.eta
+    mu = lam / beta
+    w = np.array(starts, dtype=np.float64)
+    u = np.asarray(penalty.prox(w, mu))
+
+    def lag(w, u):
+        diff = w - u
+        return (population.loss(w, ws, k) + lam * np.sum(np.asarray(penalty.value(u)), axis=-1)
+                + 0.5 * beta * np.sum(diff * diff, axis=-1))
+
+    out = [lag(w, u)]
+    min_norm = np.linalg.norm(w, axis=-1)
+    with np.errstate(all="ignore"):
+        for _ in range(iters):
+            w = w - eta * (population.grad(w, ws, k, validate=False) + coupling * beta * (w - u))
+            u = np.asarray(penalty.prox(w, mu))
+            out.append(lag(w, u))
+            min_norm = np.minimum(min_norm, np.linalg.norm(w, axis=-1))
+    return np.stack(out), min_norm
+
+
+class ScaledMuPenalty:
+    """A penalty whose prox is applied with ``mu * scale``; with ``scale = beta`` RVSM's ``mu = lam/beta`` becomes
+    ``lam`` (the mistake "prox with lam instead of lam/beta"). The penalty value is the real one."""
+
+    def __init__(self, base: Any, scale: float) -> None:
+        self.base, self.scale = base, float(scale)
+
+    def prox(self, x, mu):
+        return self.base.prox(x, mu * self.scale)
+
+    def value(self, x):
+        return self.base.value(x)
+
+    def __repr__(self) -> str:
+        return f"ScaledMuPenalty({self.base!r}, {self.scale!r})"
+
+
+def _ingredients() -> dict[str, Any]:
+    return {"penalty": lambda inst: inst.make_penalty(), "run": run_lagrangian}
+
+
+#: Mutations: name -> ingredient overrides.
+MUTATIONS: dict[str, dict[str, Any]] = {
+    "prox_mu_lam": {"penalty": lambda inst: ScaledMuPenalty(inst.make_penalty(), inst.beta)},
+    "coupling_sign": {"run": partial(reference_lagrangian, coupling=-1.0)},
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The property
+# ----------------------------------------------------------------------------------------------------------------------
+def _descent_prop(ex: DescentCase, ing) -> Outcome:
+    inst = ex.instance
+    starts = ex.starts()
+    penalty = ing["penalty"](inst)
+    try:
+        L = np.asarray(ing["run"](inst, penalty, starts, ex.iters), dtype=np.float64)
+    except rvsm.DivergenceError as exc:
+        return Outcome(math.inf, f"diverged: {exc}")
+    if not np.all(np.isfinite(L)):
+        return Outcome(math.inf, "non-finite Lagrangian")
+    inc = L[1:] - L[:-1]
+    scale = np.abs(L[:-1]) + float(inst.teacher @ inst.teacher) + float(np.max(np.sum(starts * starts, axis=1)))
+    ratio = inc / (REL_ALLOWANCE * scale)
+    t, b = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+    disc = max(float(ratio[t, b]), 0.0)
+    detail = (f"largest change L^(t+1) - L^t = {inc[t, b]:.3e} at t={t} (start {b}), allowance "
+              f"{REL_ALLOWANCE * scale[t, b]:.2e}; L: {L[0, b]:.6g} -> {L[-1, b]:.6g}; eta={inst.eta:.4g} "
+              f"(2/(L+beta)={inst.stable_step():.4g}), {inst.penalty}, k={inst.k}, d={inst.d}")
+    if disc > 1.0:  # diagnose: how close did the iterates come to the origin, where grad l is not Lipschitz?
+        _, min_norm = _reference(inst, inst.make_penalty(), starts, ex.iters)
+        detail += (f"; min_t |w^t| / |w*| of that start (real RVSM, reference loop): "
+                   f"{float(min_norm[b]) / float(np.linalg.norm(inst.teacher)):.3g}")
+    return Outcome(disc, detail)
+
+
+LAGRANGIAN_NONINCREASING = register(CheckSpec(
+    name="lagrangian_nonincreasing",
+    statement=("Along RVSM with eta < 2/(L + beta) (L the smoothness constant at w*), from starts with |w0| >= |w*|/2 "
+               "and angle <= 0.9 pi, the relaxed Lagrangian l(w) + lam P(u) + beta/2 |w - u|^2 never increases beyond "
+               "rounding (THEORY.md s.5)."),
+    section="5",
+    strategy=lambda profile: descent_cases(profile),
+    prop=_descent_prop,
+    ingredients=_ingredients,
+    max_examples={"quick": 20, "thorough": 300},
+    mutations={
+        "prox_mu_lam": "prox inside the iteration applied with mu = lam instead of lam/beta",
+        "coupling_sign": "sign error in the coupling: w - eta (grad l - beta (w - u))",
+    },
+))
