@@ -1,0 +1,110 @@
+"""``python -m benchmarks [--quick] [--out DIR]``: run W1, W2, W3 and print / write the table."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks import limits as lim
+from benchmarks import report, structure, workloads
+from benchmarks.backends import detect
+
+PROFILES = {"full": workloads.FULL, "quick": workloads.QUICK, "tiny": workloads.TINY}
+
+
+def cpu_model() -> str:
+    """The CPU model from /proc/cpuinfo (or the platform string)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _loadavg() -> str:
+    """1/5/15-minute load averages: other processes on a shared machine make absolute times drift."""
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def run(cfg: workloads.Config, *, with_structure: bool = True, log: Any = None) -> tuple[list[workloads.Row],
+                                                                                           dict[str, Any]]:
+    """Run every workload of ``cfg``; return the rows and the metadata (machine, limits, skipped backends)."""
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    backends, skipped = detect()
+    torch_ok = any(b.name == "torch" for b in backends)
+    try:
+        import torch
+        torch_version = torch.__version__
+    except ImportError:
+        torch_version = "not installed"
+    log(f"backends: {[b.name for b in backends]}; skipped: {skipped}")
+    bw = {b.name: lim.bandwidth(b, cfg.bandwidth_bytes) for b in backends if b.name == "numpy" or b.gpu}
+    rates = workloads.w2_rates(cfg, backends)
+    meta: dict[str, Any] = {
+        "profile": cfg.name, "config": cfg.__dict__,
+        "machine": {"cpu": cpu_model(), "nproc": os.cpu_count(), "python": platform.python_version(),
+                    "numpy": np.__version__, "torch": torch_version, "loadavg_start": _loadavg()},
+        "limits": {f"bandwidth[{n}] (GB/s)": f"copy {b.copy / 1e9:.1f}, add {b.add / 1e9:.1f}, best {b.best / 1e9:.1f}"
+                   for n, b in bw.items()}
+        | {f"matmul rate W2 shapes[{n}] (GFLOP/s)": f"{r.rate / 1e9:.1f} ({r.seconds * 1e3:.2f} ms per iteration)"
+           for n, r in rates.items()},
+        "skipped": {n: why for n, why in skipped.items()},
+    }
+    rows: list[workloads.Row] = []
+    for name, fn, arg in (("W1", workloads.run_w1, bw), ("W2", workloads.run_w2, rates), ("W3", workloads.run_w3, bw)):
+        t0 = time.perf_counter()
+        rows += fn(cfg, backends, arg, torch_ok)
+        log(f"{name} done in {time.perf_counter() - t0:.1f} s")
+    for name, why in skipped.items():
+        rows.append(workloads.Row("all", "-", workloads.ENGINE, name, "-", None, note=why))
+    if with_structure:
+        t0 = time.perf_counter()
+        meta["structure"] = structure.structure_report(cfg)
+        log(f"structure done in {time.perf_counter() - t0:.1f} s")
+    return rows, meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--quick", action="store_true", help="small sizes, about a minute")
+    g.add_argument("--profile", choices=sorted(PROFILES), default=None, help="sizes (default: full)")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/out"), help="output folder (default benchmarks/out)")
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement (median reported)")
+    p.add_argument("--no-structure", action="store_true", help="skip the call-count and memory measurements")
+    args = p.parse_args(argv)
+    cfg = PROFILES["quick" if args.quick else (args.profile or "full")]
+    if args.repeats is not None:
+        if args.repeats < 1:
+            p.error(f"--repeats must be >= 1; got {args.repeats}")
+        cfg = workloads.Config(**(cfg.__dict__ | {"repeats": args.repeats}))
+    t0 = time.perf_counter()
+    rows, meta = run(cfg, with_structure=not args.no_structure)
+    meta["wall_seconds"] = time.perf_counter() - t0
+    meta["machine"]["loadavg_end"] = _loadavg()
+    print(report.format_table(rows))
+    for key, val in meta["limits"].items():
+        print(f"{key}: {val}")
+    if "structure" in meta:
+        for key, val in meta["structure"].items():
+            print(f"{key}: {val}")
+    pj, pm = report.write(rows, meta, args.out)
+    print(f"wrote {pj} and {pm} ({meta['wall_seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
