@@ -1,0 +1,200 @@
+"""Checks of the RVSM limit (THEORY.md section 5): the limit matches the predicted thresholding of w*, and it has no
+false positives.
+
+``limit_matches_prediction``
+    Runs RVSM (population gradient) to convergence and compares its limit ``(w, u)`` with the predictor
+    (:func:`numerics.limits.predict`, ingredient ``"predict"``). l1: the limit map itself (no band, unique limit).
+    l0 / TL1: outside the band the reached support must be the predicted one; inside it, either branch is allowed,
+    so the limit is compared with the prediction *for the support RVSM reached*, which must be self-consistent.
+``no_false_positives``
+    On sparse teachers, ``u_bar`` is exactly zero wherever ``w*`` is, and ``w_bar`` is exactly zero only there. The
+    thresholding operator used by RVSM is the ingredient ``"penalty"``.
+
+Mutations (documented next to the checks; each must make its check fail)
+------------------------------------------------------------------------
+``MUTATIONS["limit_matches_prediction"]`` (ingredient ``predict``):
+
+* ``limit_map_wrong_sign``: kept coordinates ``w_bar = (s w* - beta u)/(q + beta)`` (sign of the beta u term).
+* ``mu_bar_missing_inverse_q``: kept values ``u = shrink(r w*, lam/beta)`` instead of ``shrink(r w*, mu_bar)``,
+  ``mu_bar = lam (1/beta + 1/q)`` (the 1/q term dropped). Invisible for l0 (its kept value does not depend on mu).
+* ``soft_threshold_at_lam``: the predictor thresholds with ``mu = lam`` instead of ``lam/beta`` (everything else
+  consistent with that mistake, i.e. the real predictor called with ``lam -> lam beta``).
+
+``MUTATIONS["no_false_positives"]`` (ingredient ``penalty``, a factory ``Instance -> penalty object``):
+
+* ``leaky_identity_prox``: a prox with threshold 0 (l1 at ``mu = 0``, equivalently a hard threshold at 0): ``u = w``.
+  (The other leak one might think of, ``shrink`` applied without its ``|x| > threshold`` gate, is caught as well, but
+  its iteration never converges, so every Hypothesis shrink step costs the full iteration budget: not kept.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from numerics import limits, rvsm
+from numerics.penalties import get_penalty
+
+from .framework import CheckSpec, Outcome, register
+from .strategies import Instance, instances
+
+__all__ = ["MUTATIONS", "converged_limit"]
+
+#: RVSM stops when |w^{t+1} - w^t| < _RUN_TOL. With contraction factor rho <= 1 - eta lambda_min (lambda_min ~ 1/k
+#: on the frozen support, eta >= 0.1 * 2/(L + beta) >= 0.14 in the strategies, k <= 16) the distance to the limit is
+#: at most step/(1 - rho) <= 1e-13 * 16/0.14 ~ 1e-11.
+_RUN_TOL = 1e-13
+_MAX_ITERS = 50_000
+#: Limit vs prediction, absolute (|w*_i| <= 2). Budget: the ~1e-11 convergence error above, plus the predictor's
+#: (s, q) solve (relative 1e-14) and rounding (~1e-15). 1e-8 leaves a factor ~1000; every mutation moves the limit by
+#: O(lam) >= O(1e-4) (or O(lam |1/beta - 1|), O(beta |u|)), far above it.
+_MATCH_ATOL = 1e-8
+
+
+def converged_limit(inst: Instance, penalty: Any = None) -> rvsm.RVSMResult:
+    """RVSM of ``inst`` (population gradient) run until the update norm is below 1e-13 (at most 5e4 updates)."""
+    pen = inst.make_penalty() if penalty is None else penalty
+    return rvsm.run(inst.teacher, inst.k, pen, inst.lam, inst.beta, inst.eta, inst.start, _MAX_ITERS, tol=_RUN_TOL)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# limit_matches_prediction
+# ----------------------------------------------------------------------------------------------------------------------
+def _prop_limit(inst: Instance, ingr: dict[str, Any]) -> Outcome:
+    predict = ingr["predict"]
+    res = converged_limit(inst)
+    if not bool(res.converged):
+        return Outcome(float("inf"), f"RVSM did not converge in {_MAX_ITERS} updates")
+    w, u = np.asarray(res.w), np.asarray(res.u)
+    ws = inst.teacher
+    reached = u != 0
+    pen_name, a = inst.penalty, inst.a
+    free = predict(ws, inst.k, pen_name, inst.lam, inst.beta, a=a)
+    # outside the band (l1: everywhere) the support is unique and must be the predicted one
+    outside = ~np.asarray(free.band)
+    wrong_support = outside & (reached != np.asarray(free.support))
+    if np.any(wrong_support):
+        return Outcome(float("inf"), f"support reached {reached.astype(int)} differs from the predicted "
+                                     f"{np.asarray(free.support).astype(int)} outside the band at "
+                                     f"{np.flatnonzero(wrong_support)}")
+    fixed = predict(ws, inst.k, pen_name, inst.lam, inst.beta, a=a, support=reached)
+    if not bool(np.all(fixed.ok)):
+        return Outcome(float("inf"), f"the support reached {reached.astype(int)} is not a self-consistent fixed "
+                                     f"point of the predictor (converged={fixed.converged}, "
+                                     f"consistent={fixed.consistent})")
+    err = max(float(np.max(np.abs(w - fixed.w))), float(np.max(np.abs(u - fixed.u))))
+    detail = f"max |(w, u) - predicted| = {err:.3g} (tol {_MATCH_ATOL:g}), {int(res.iterations)} updates"
+    if np.array_equal(reached, np.asarray(free.support)):
+        # same support as the free prediction: the limit must match it too (l1: the limit map itself)
+        err_free = max(float(np.max(np.abs(w - free.w))), float(np.max(np.abs(u - free.u))))
+        err = max(err, err_free)
+        detail += f"; vs free prediction {err_free:.3g}"
+    else:
+        detail += f"; band coordinates took the other branch ({np.flatnonzero(reached != free.support)})"
+    return Outcome(err / _MATCH_ATOL, detail)
+
+
+def _remap(pred: limits.LimitPrediction, w_star: np.ndarray, lam: float, beta: float, *,
+           u_fn: Callable[[limits.LimitPrediction], np.ndarray] | None = None,
+           w_fn: Callable[[limits.LimitPrediction, np.ndarray], np.ndarray] | None = None) -> limits.LimitPrediction:
+    """The prediction with its kept coordinates recomputed by a (mutated) formula at the same ``(s, q)``."""
+    sup = np.asarray(pred.support)
+    u = np.where(sup, u_fn(pred), pred.u) if u_fn is not None else pred.u
+    w = np.where(sup, w_fn(pred, u), pred.w) if w_fn is not None else pred.w
+    return dataclasses.replace(pred, w=w, u=u)
+
+
+def _predict_wrong_sign(w_star, k, penalty, lam, beta, *, a=None, **kw):
+    p = limits.predict(w_star, k, penalty, lam, beta, a=a, **kw)
+    ws = np.asarray(w_star, dtype=np.float64)
+    return _remap(p, ws, lam, beta, w_fn=lambda p, u: (p.s * ws - beta * u) / (p.q + beta))
+
+
+def _predict_mu_bar_missing_inverse_q(w_star, k, penalty, lam, beta, *, a=None, **kw):
+    p = limits.predict(w_star, k, penalty, lam, beta, a=a, **kw)
+    ws = np.asarray(w_star, dtype=np.float64)
+    pen = get_penalty(penalty, a=a) if penalty == "tl1" else get_penalty(penalty)
+    return _remap(p, ws, lam, beta, u_fn=lambda p: np.asarray(pen.shrink(p.r * ws, lam / beta)),
+                  w_fn=lambda p, u: (p.s * ws + beta * u) / (p.q + beta))
+
+
+def _predict_soft_threshold_at_lam(w_star, k, penalty, lam, beta, *, a=None, **kw):
+    return limits.predict(w_star, k, penalty, lam * beta, beta, a=a, **kw)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# no_false_positives
+# ----------------------------------------------------------------------------------------------------------------------
+def _prop_no_false_positives(inst: Instance, ingr: dict[str, Any]) -> Outcome:
+    res = converged_limit(inst, ingr["penalty"](inst))
+    w, u = np.asarray(res.w), np.asarray(res.u)
+    zero = inst.teacher == 0
+    false_pos = zero & (u != 0)
+    false_zero = ~zero & (w == 0)
+    detail = (f"u_bar on supp(w*)^c: max |u| = {float(np.max(np.abs(u[zero]), initial=0.0)):.3g}; "
+              f"min |w_bar| on supp(w*) = {float(np.min(np.abs(w[~zero]))):.3g}; {int(res.iterations)} updates")
+    if np.any(false_pos) or np.any(false_zero):
+        return Outcome(float("inf"), f"false positives at {np.flatnonzero(false_pos)}, w_bar exactly 0 at "
+                                     f"{np.flatnonzero(false_zero)}: {detail}")
+    if not bool(res.converged):
+        return Outcome(float("inf"), f"RVSM did not converge in {_MAX_ITERS} updates: {detail}")
+    return Outcome(0.0, detail)  # qualitative: exact zeros, no tolerance
+
+
+class _Leaky:
+    """A penalty whose prox has threshold 0 (u = w): l1 at mu = 0, or a hard threshold at 0."""
+
+    def __init__(self, base: Any):
+        self.base = base
+
+    def value(self, x):
+        return self.base.value(x)
+
+    def prox(self, x, mu):
+        return self.base.prox(x, 0.0 * mu)
+
+
+MUTATIONS: dict[str, dict[str, dict[str, Any]]] = {
+    "limit_matches_prediction": {
+        "limit_map_wrong_sign": {"predict": _predict_wrong_sign},
+        "mu_bar_missing_inverse_q": {"predict": _predict_mu_bar_missing_inverse_q},
+        "soft_threshold_at_lam": {"predict": _predict_soft_threshold_at_lam},
+    },
+    "no_false_positives": {
+        "leaky_identity_prox": {"penalty": lambda inst: _Leaky(inst.make_penalty())},
+    },
+}
+
+LIMIT_MATCHES_PREDICTION = register(CheckSpec(
+    name="limit_matches_prediction",
+    statement=("RVSM converges and its limit (w, u) is the predicted thresholding of w*: the limit map for l1, the "
+               "map outside the band and one of the two self-consistent fixed points inside it for l0 and TL1 "
+               "(THEORY.md s.5)"),
+    section="5",
+    strategy=lambda profile: instances(profile),
+    prop=_prop_limit,
+    ingredients=lambda: {"predict": limits.predict},
+    max_examples={"quick": 12, "thorough": 200},
+    mutations={
+        "limit_map_wrong_sign": "kept w_bar = (s w* - beta u)/(q + beta): sign error in the limit map",
+        "mu_bar_missing_inverse_q": "kept u = shrink(r w*, lam/beta): mu_bar without its lam/q term",
+        "soft_threshold_at_lam": "threshold parameter lam instead of lam/beta",
+    },
+))
+
+NO_FALSE_POSITIVES = register(CheckSpec(
+    name="no_false_positives",
+    statement=("At the RVSM limit u_bar is exactly zero wherever w* is zero, and w_bar is exactly zero only where w* "
+               "is (THEORY.md s.5)"),
+    section="5",
+    strategy=lambda profile: instances(profile, teacher_kinds=("sparse",)),
+    prop=_prop_no_false_positives,
+    ingredients=lambda: {"penalty": lambda inst: inst.make_penalty()},
+    max_examples={"quick": 8, "thorough": 150},
+    mutations={
+        "leaky_identity_prox": "prox with threshold 0 (identity): nothing is ever set to zero",
+    },
+))
