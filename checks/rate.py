@@ -1,0 +1,139 @@
+"""Check of the linear rate of RVSM near its limit (THEORY.md section 5, "Rate").
+
+``linear_rate``
+    Once the support of ``u`` is frozen, RVSM near its limit is the affine-plus-small map
+    ``w -> w - eta (grad l(w) + beta (w - prox(w)))`` and the update norms ``|w^{t+1} - w^t|`` contract by the
+    spectral radius of its Jacobian at the limit ``w_bar``:
+
+        J = I - eta (H + beta (I - D)),   H = Hessian of l at w_bar,   D = diag(prox'(w_bar_i)).
+
+    On kept coordinates of l1 / l0, ``prox' = 1`` and the beta terms cancel; on zeroed coordinates ``prox' = 0`` and
+    they add ``beta``; TL1 kept coordinates have ``0 < prox' < 1``. THEORY.md's "close to 1 - eta/k" is the value of
+    the smallest eigenvalue at ``w_bar = w*`` (Hessian eigenvalue 1/k on the directions orthogonal to w*); at the
+    actual limit ``w_bar != w*`` and the zeroed coordinates add beta, so the check compares with the exact
+    ``rho = max |eig J|`` (ingredient ``"predicted_factor"``) and reports ``1 - eta/k`` alongside.
+
+Measurement: the factor is ``exp`` of the least-squares slope of ``log |w^{t+1} - w^t|`` against ``t`` over the tail of
+the recorded steps where ``1e-12 <= step/|w*| <= 1e-8`` (support constant there): below 1e-8 the quadratic terms of
+the map are a relative ~1e-8 of the linear ones and a faster-decaying eigenmode of ``J`` has died out further;
+above 1e-12 the rounding of a step (~1e-16 |w|) is a relative 1e-4.
+
+Mutations (ingredient ``predicted_factor``; ``MUTATIONS``): ``factor_eta_over_k_squared`` (``1 - eta/k^2``, the
+Hessian eigenvalue taken as 1/k^2) and ``factor_eta_beta`` (``1 - eta beta``, the splitting term taken as the rate).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from numerics import population, rvsm
+
+from .framework import CheckSpec, Outcome, register
+from .strategies import Instance, instances
+
+__all__ = ["MUTATIONS", "linearized_factor"]
+
+_RUN_TOL = 1e-14
+_MAX_ITERS = 50_000
+_WINDOW = (1e-12, 1e-8)
+#: Tolerance on the log-factor, relative: |log rho_meas - log rho_pred| <= 0.02 |log rho_pred|. Contributions: the
+#: Hessian by central differences (error O(h) = 1e-6 relative where l is only C^2, at t_bar = 0), the quadratic terms
+#: (<= 1e-8 relative in the window), rounding of the steps (<= 1e-4 relative per step, divided by the window length),
+#: and a subdominant eigenvalue of J whose component has not died out in the window (the fitted slope then lies
+#: between the two log-eigenvalues; worst seen 1.1e-3 relative on the quick profile). The mutations are off by a
+#: factor ~k or ~beta k in the log.
+_REL_TOL = 0.02
+
+
+def _hessian(w: np.ndarray, w_star: np.ndarray, k: int) -> np.ndarray:
+    """Central differences of the closed-form gradient (symmetrized)."""
+    d = w.size
+    h = 1e-6 * max(float(np.linalg.norm(w)), 1e-3)
+    e = np.eye(d) * h
+    gp = population.grad(w[None, :] + e, np.broadcast_to(w_star, (d, d)), k)
+    gm = population.grad(w[None, :] - e, np.broadcast_to(w_star, (d, d)), k)
+    hess = (np.asarray(gp) - np.asarray(gm)) / (2 * h)  # row j = dgrad/dw_j
+    return 0.5 * (hess + hess.T)
+
+
+def linearized_factor(inst: Instance, w_bar: np.ndarray, u_bar: np.ndarray) -> float:
+    """Spectral radius of ``I - eta (H(w_bar) + beta (I - diag prox'(w_bar)))`` (module docstring).
+
+    ``prox'`` is a central difference of the instance's prox at each coordinate (exact 1 or 0 for l1 / l0 away from
+    the threshold).
+    """
+    pen = inst.make_penalty()
+    mu = inst.lam / inst.beta
+    h = 1e-7
+    dprox = (np.asarray(pen.prox(w_bar + h, mu)) - np.asarray(pen.prox(w_bar - h, mu))) / (2 * h)
+    jac = np.eye(w_bar.size) - inst.eta * (_hessian(w_bar, inst.teacher, inst.k)
+                                           + inst.beta * np.diag(1.0 - dprox))
+    return float(np.max(np.abs(np.linalg.eigvals(jac))))
+
+
+def measured_factor(step: np.ndarray, support: np.ndarray, scale: float) -> tuple[float, int]:
+    """``exp`` of the least-squares slope of ``log step`` over the window (module docstring); and its length."""
+    t = np.arange(step.size)
+    lo, hi = _WINDOW[0] * scale, _WINDOW[1] * scale
+    sel = np.isfinite(step) & (step >= lo) & (step <= hi)
+    idx = np.flatnonzero(sel)
+    if idx.size < 4:
+        return float("nan"), int(idx.size)
+    if np.any(support[idx[0]:] != support[-1]):
+        return float("nan"), -1
+    slope = np.polyfit(t[idx], np.log(step[idx]), 1)[0]
+    return float(np.exp(slope)), int(idx.size)
+
+
+def _generic_start(inst: Instance) -> np.ndarray:
+    """``w0`` plus a fixed pseudo-random perturbation of size ``0.1 |w*|``.
+
+    A start on a symmetry of the problem (``w0`` on the ray of ``w*``, equal teacher coordinates) never excites the
+    slowest mode of ``J``, and the steps then decay with a smaller eigenvalue: the rate is a statement about generic
+    starts.
+    """
+    g = np.random.default_rng(12345).standard_normal(inst.d)
+    return inst.start + 0.1 * float(np.linalg.norm(inst.teacher)) * g / np.linalg.norm(g)
+
+
+def _prop_rate(inst: Instance, ingr: dict[str, Any]) -> Outcome:
+    res = rvsm.run(inst.teacher, inst.k, inst.make_penalty(), inst.lam, inst.beta, inst.eta, _generic_start(inst),
+                   _MAX_ITERS, tol=_RUN_TOL * float(np.linalg.norm(inst.teacher)), record_every=1)
+    hist = res.history
+    step, support = np.asarray(hist.step), np.asarray(hist.support)
+    rho_m, n = measured_factor(step, support, float(np.linalg.norm(inst.teacher)))
+    if n == -1:
+        return Outcome(float("inf"), "support of u still changing inside the measurement window")
+    if not np.isfinite(rho_m):
+        return Outcome(float("inf"), f"too few steps in the window ({n}) to measure the rate")
+    w, u = np.asarray(res.w), np.asarray(res.u)
+    rho_p = float(ingr["predicted_factor"](inst, w, u))
+    if not 0.0 < rho_p < 1.0:
+        return Outcome(float("inf"), f"predicted factor {rho_p:.6g} outside (0, 1); measured {rho_m:.6g}")
+    err = abs(np.log(rho_m) - np.log(rho_p)) / abs(np.log(rho_p))
+    detail = (f"measured {rho_m:.6f} over {n} steps, predicted {rho_p:.6f} (rel. log error {err:.2e}, tol "
+              f"{_REL_TOL}); 1 - eta/k = {1 - inst.eta / inst.k:.6f}")
+    return Outcome(err / _REL_TOL, detail)
+
+
+MUTATIONS: dict[str, dict[str, Any]] = {
+    "factor_eta_over_k_squared": {"predicted_factor": lambda inst, w, u: 1.0 - inst.eta / inst.k**2},
+    "factor_eta_beta": {"predicted_factor": lambda inst, w, u: 1.0 - inst.eta * inst.beta},
+}
+
+LINEAR_RATE = register(CheckSpec(
+    name="linear_rate",
+    statement=("Once the support of u is frozen, RVSM converges linearly with the spectral radius of its linearization "
+               "at the limit, close to 1 - eta/k (THEORY.md s.5)"),
+    section="5",
+    strategy=lambda profile: instances(profile, teacher_kinds=("dense", "sparse"), k_min=2),
+    prop=_prop_rate,
+    ingredients=lambda: {"predicted_factor": linearized_factor},
+    max_examples={"quick": 10, "thorough": 150},
+    mutations={
+        "factor_eta_over_k_squared": "rate 1 - eta/k^2 (smallest Hessian eigenvalue taken as 1/k^2)",
+        "factor_eta_beta": "rate 1 - eta beta (the splitting weight taken as the curvature)",
+    },
+))
