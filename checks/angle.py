@@ -1,0 +1,128 @@
+"""Check of the angle to the teacher along the iterations (THEORY.md section 5, "Angle").
+
+``angle_behaviour``
+    (a) Plain gradient descent (lam = 0) from angle ``pi - delta`` never increases the angle to ``w*`` (up to
+    rounding; asserted). It uses the ingredients ``"grad"`` and ``"angle"`` in its own loop
+    ``w <- w - eta grad(w)`` (what :func:`numerics.rvsm.run` does at lam = 0).
+    (b) RVSM from angle ``pi - delta``: its angle may increase (no monotonicity is asserted; the largest single-step
+    increase is reported), but it stays at or below ``pi - delta`` -- asserted only in a *small-push regime*, because
+    the statement is false in general: outside it RVSM was seen to drive the angle up to pi exactly (e.g. l0, k = 2,
+    lam = 0.021, beta = 0.59, delta = 0.039).
+
+The small-push regime (heuristic, first order in eta): the step's component orthogonal to ``w`` is
+``eta (s w* - beta (w - u))_perp``. At angle ``pi - delta`` the pull towards ``w*`` has size
+``s |w*| sin t = delta sin(delta) |w*|/(k pi)``, while the push of the prox term is at most
+``beta |w - prox(w)| <= beta sqrt(d) D(mu)``, ``D(mu) = sup_x |x - prox_mu(x)|`` (l1: mu; l0: sqrt(2 mu); TL1: the
+larger of its threshold and ``mu (a+1)/a``). The strategy draws lam so that the push is at most half the pull.
+
+Mutation (``MUTATIONS``): ``grad_cross_term_sign``, the gradient with the sign of the cross term ``-2k g(w, w*)`` of
+the loss flipped, i.e. ``grad + (4/k) grad_w g``: its w* term pushes away from the teacher, so GD's angle increases.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+from numerics import population, rvsm
+from numerics.init import at_angle
+
+from .framework import CheckSpec, Outcome, register
+from .strategies import Instance, instances, log_uniform
+
+__all__ = ["MUTATIONS", "max_prox_displacement"]
+
+#: Rounding of the angle: population.angle is an atan2 of |w x w*| and w . w*, accurate to a few ulp of pi; 1e-13
+#: (~450 ulp of pi) allows for the rounding of the iterate itself.
+_ANGLE_ROUNDING = 1e-13
+_GD_ITERS = 400
+_RVSM_ITERS = 3000
+
+
+def max_prox_displacement(inst: Instance, mu: float) -> float:
+    """``D(mu) = sup_x |x - prox_mu(x)|`` (module docstring)."""
+    pen = inst.make_penalty()
+    thr = float(pen.threshold(mu))
+    if inst.penalty == "tl1":
+        return max(thr, mu * (inst.a + 1.0) / inst.a)
+    return thr  # l1: min(|x|, mu) <= mu = threshold; l0: |x| below the threshold sqrt(2 mu), 0 above
+
+
+def _regime_lam(inst: Instance, delta: float) -> float:
+    """The largest lam (bisection in log lam) with ``beta sqrt(d) D(lam/beta) <= pull/2``."""
+    pull = delta * math.sin(delta) * float(np.linalg.norm(inst.teacher)) / (inst.k * math.pi)
+
+    def ok(lam: float) -> bool:
+        return inst.beta * math.sqrt(inst.d) * max_prox_displacement(inst, lam / inst.beta) <= 0.5 * pull
+
+    lo, hi = -40.0, 0.0  # log10 lam
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if ok(10.0**mid) else (lo, mid)
+    return 10.0**lo
+
+
+@st.composite
+def _cases(draw, profile: str) -> tuple[Instance, float]:
+    inst = draw(instances(profile))
+    delta = draw(log_uniform(1e-2, 1.0))
+    seed = draw(st.integers(0, 2**16))
+    scale = draw(st.floats(0.5, 2.0))
+    ws = inst.teacher
+    w0 = tuple(float(v) for v in np.asarray(at_angle(ws, math.pi - delta, seed=seed,
+                                                     norm=scale * float(np.linalg.norm(ws)))))
+    frac = draw(log_uniform(1e-2, 1.0))
+    inst = Instance(d=inst.d, k=inst.k, w_star=inst.w_star, penalty=inst.penalty, a=inst.a,
+                    lam=frac * _regime_lam(inst, delta), beta=inst.beta, eta=inst.eta, w0=w0)
+    return inst, delta
+
+
+def _prop_angle(case: tuple[Instance, float], ingr: dict[str, Any]) -> Outcome:
+    inst, delta = case
+    grad, angle = ingr["grad"], ingr["angle"]
+    ws = inst.teacher
+    w = inst.start
+    t_prev = float(angle(w, ws))
+    gd_inc = -math.inf
+    for _ in range(_GD_ITERS):
+        w_new = w - inst.eta * np.asarray(grad(w, ws, inst.k))
+        t_new = float(angle(w_new, ws))
+        gd_inc = max(gd_inc, t_new - t_prev)
+        done = float(np.linalg.norm(w_new - w)) < 1e-13
+        w, t_prev = w_new, t_new
+        if done:
+            break
+    res = rvsm.run(ws, inst.k, inst.make_penalty(), inst.lam, inst.beta, inst.eta, inst.start, _RVSM_ITERS,
+                   tol=1e-13, record_every=1)
+    ang = np.asarray(res.history.angle)
+    rv_inc = float(np.max(np.diff(ang))) if ang.size > 1 else 0.0
+    rv_over = float(np.max(ang)) - (math.pi - delta)
+    detail = (f"GD: largest angle increase {gd_inc:.3g}; RVSM: largest increase {rv_inc:.3g} (not asserted), "
+              f"max angle - (pi - delta) = {rv_over:.3g}, delta = {delta:.3g}")
+    disc = max(gd_inc, rv_over, 0.0) / _ANGLE_ROUNDING
+    return Outcome(disc, detail)
+
+
+def _grad_cross_term_sign(w: np.ndarray, w_star: np.ndarray, k: int) -> np.ndarray:
+    nw, ns = float(np.linalg.norm(w)), float(np.linalg.norm(w_star))
+    t = float(population.angle(w, w_star))
+    grad_g = (ns * math.sin(t) * w / nw + (math.pi - t) * w_star) / (2.0 * math.pi)
+    return np.asarray(population.grad(w, w_star, k)) + (4.0 / k) * grad_g
+
+
+MUTATIONS: dict[str, dict[str, Any]] = {"grad_cross_term_sign": {"grad": _grad_cross_term_sign}}
+
+ANGLE_BEHAVIOUR = register(CheckSpec(
+    name="angle_behaviour",
+    statement=("Plain gradient descent never increases the angle to w*; RVSM's angle may increase but stays below "
+               "pi - delta from a start at pi - delta when the prox push is small against the pull (THEORY.md s.5)"),
+    section="5",
+    strategy=lambda profile: _cases(profile),
+    prop=_prop_angle,
+    ingredients=lambda: {"grad": population.grad, "angle": population.angle},
+    max_examples={"quick": 10, "thorough": 200},
+    mutations={"grad_cross_term_sign": "cross term -2k g(w, w*) of the loss differentiated with the wrong sign"},
+))
