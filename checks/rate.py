@@ -76,15 +76,19 @@ def linearized_factor(inst: Instance, w_bar: np.ndarray, u_bar: np.ndarray) -> f
 
 
 def measured_factor(step: np.ndarray, support: np.ndarray, scale: float) -> tuple[float, int]:
-    """``exp`` of the least-squares slope of ``log step`` over the window (module docstring); and its length."""
+    """``exp`` of the least-squares slope of ``log step`` over the window (module docstring); and its length.
+
+    Only records after the last change of the support of ``u`` count (a restart may push a zeroed coordinate above
+    its threshold for a few steps): the statement is about the frozen support.
+    """
     t = np.arange(step.size)
     lo, hi = _WINDOW[0] * scale, _WINDOW[1] * scale
-    sel = np.isfinite(step) & (step >= lo) & (step <= hi)
+    changes = np.flatnonzero(support[1:] != support[:-1])
+    frozen_from = int(changes[-1]) + 1 if changes.size else 0
+    sel = np.isfinite(step) & (step >= lo) & (step <= hi) & (t >= frozen_from)
     idx = np.flatnonzero(sel)
     if idx.size < 6:
         return float("nan"), int(idx.size)
-    if np.any(support[idx[0]:] != support[-1]):
-        return float("nan"), -1
     idx = idx[idx.size // 2:]  # the later half: faster modes have decayed further
     slope = np.polyfit(t[idx], np.log(step[idx]), 1)[0]
     return float(np.exp(slope)), int(idx.size)
@@ -110,14 +114,10 @@ def _prop_rate(inst: Instance, ingr: dict[str, Any]) -> Outcome:
     hist = res.history
     step, support = np.asarray(hist.step), np.asarray(hist.support)
     per_start = [measured_factor(step[:, j], support[:, j], scale) for j in range(inst.d)]
-    if any(n == -1 for _, n in per_start):
-        return Outcome(float("inf"), "support of u still changing inside the measurement window")
     valid = [(r, n) for r, n in per_start if np.isfinite(r)]
     rho_m, n = max(valid) if valid else (float("nan"), max(n for _, n in per_start))
-    if n == -1:
-        return Outcome(float("inf"), "support of u still changing inside the measurement window")
     if not np.isfinite(rho_m):
-        return Outcome(float("inf"), f"too few steps in the window ({n}) to measure the rate")
+        return Outcome(float("inf"), f"too few steps with a frozen support in the window ({n}) to measure the rate")
     w, u = np.asarray(first.w), np.asarray(first.u)
     rho_p = float(ingr["predicted_factor"](inst, w, u))
     if not 0.0 < rho_p < 1.0:
