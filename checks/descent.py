@@ -5,16 +5,23 @@
 (:func:`checks.strategies.instances`: step ``eta = frac * 2/(L + beta)``, ``frac`` in [0.1, 0.8], ``L`` the smoothness
 constant at ``w*``), and every increase ``L^{t+1} - L^t`` must stay within rounding.
 
-Scope (a stated mathematical restriction, not a hidden one): THEORY.md s.5 proves descent where ``grad l`` is
-``L``-Lipschitz along the iterates, and ``L`` is the local constant at ``w*``; ``grad l`` is not Lipschitz near
-``w = 0`` (its derivative grows like ``|w*| / |w|``). The starts are therefore those of
-:func:`checks.strategies.start_points`: ``|w0| >= |w*|/2`` and ``angle(w0, w*) <= 0.9 pi``, away from the origin and
-from the saddle ray. A failure on such a start is a genuine finding; the failure detail reports the smallest
-``|w^t|`` along the run.
+Scope. THEORY.md s.5 states descent where ``grad l`` is ``L``-Lipschitz along the iterates, with ``L`` the local
+constant at ``w*``, and ``grad l`` is not Lipschitz near ``w = 0``. The descent proof needs less: only the upper
+quadratic bound ``l(y) <= l(x) + grad l(x).(y - x) + (L/2)|y - x|^2``. That bound holds for every ``x != 0`` with
+``L = (k + (k^2 - k)/pi)/k^2`` (the constant at ``w*``), because
+
+``l(w) - (L/2)|w|^2 = const - (2/k) g(w, w*) - ((k^2 - k)/(pi k^2)) |w||w*|``
+
+is concave: ``g(w, w*) = E[relu(w.x) relu(w*.x)]`` is convex in ``w`` (a nonnegative mixture of the convex
+``relu(w.x)``), and ``|w|`` is convex; a concave function lies below its tangent planes. So the generated starts are
+not restricted: besides the instance's own ``w0`` (``|w0| >= |w*|/2``, angle ``<= 0.9 pi``,
+:func:`checks.strategies.start_points`), three more starts per example have any angle in ``[0, pi]`` and
+``|w0|/|w*|`` log-uniform in ``[1e-3, 2]``, i.e. start near the origin and on or near the saddle ray. The failure
+detail reports the smallest ``|w^t|`` along the run.
 
 Rounding allowance: ``1e-13 (|L^t| + |w*|^2 + max |w0|^2)`` (about 450 eps). The closed-form loss is a sum of terms of
 size ``(|w|^2 + |w*|^2)/k`` that cancel near ``w*``, so its rounding error is relative to ``|w|^2 + |w*|^2`` rather than
-to ``L`` itself (the iterates stay below ``max(|w0|, ...)`` in norm because ``L`` does not grow).
+to ``L`` itself (while ``L`` does not grow, ``l(w^t) <= L^0`` keeps ``|w^t|`` of the order of ``max(|w0|, |w*|)``).
 
 Mutations (:data:`MUTATIONS`): the prox inside the iteration applied with ``mu = lam`` instead of ``lam / beta``
 (a penalty object passed to :func:`numerics.rvsm.run` whose prox rescales ``mu``), and a sign error in the coupling
@@ -33,9 +40,10 @@ import numpy as np
 from hypothesis import strategies as st
 
 from numerics import population, rvsm
+from numerics.init import at_angle
 
 from .framework import CheckSpec, Outcome, register
-from .strategies import Instance, instances, start_points
+from .strategies import Instance, instances, log_uniform
 
 #: Number of RVSM iterations per example (the rate is ~ 1 - eta/k, so 300 covers the transient and the approach).
 ITERS = {"quick": 300, "thorough": 1500}
@@ -56,10 +64,20 @@ class DescentCase:
 
 
 @st.composite
+def wide_starts(draw, w_star: tuple[float, ...]) -> tuple[float, ...]:
+    """A start at any angle in [0, pi] to ``w*`` with ``|w0| / |w*|`` log-uniform in [1e-3, 2] (module docstring)."""
+    ws = np.asarray(w_star, dtype=np.float64)
+    angle = draw(st.floats(0.0, math.pi))
+    ratio = draw(log_uniform(1e-3, 2.0))
+    w0 = at_angle(ws, angle, seed=draw(st.integers(0, 2**16)), norm=ratio * float(np.linalg.norm(ws)))
+    return tuple(float(v) for v in np.asarray(w0))
+
+
+@st.composite
 def descent_cases(draw, profile: str = "quick") -> DescentCase:
-    """:func:`checks.strategies.instances` plus three more starts from :func:`checks.strategies.start_points`."""
+    """:func:`checks.strategies.instances` plus three starts from :func:`wide_starts`."""
     inst = draw(instances(profile))
-    extra = tuple(draw(start_points(inst.w_star)) for _ in range(3))
+    extra = tuple(draw(wide_starts(inst.w_star)) for _ in range(3))
     return DescentCase(instance=inst, extra_starts=extra, iters=ITERS[profile])
 
 
@@ -170,8 +188,8 @@ def _descent_prop(ex: DescentCase, ing) -> Outcome:
 
 LAGRANGIAN_NONINCREASING = register(CheckSpec(
     name="lagrangian_nonincreasing",
-    statement=("Along RVSM with eta < 2/(L + beta) (L the smoothness constant at w*), from starts with |w0| >= |w*|/2 "
-               "and angle <= 0.9 pi, the relaxed Lagrangian l(w) + lam P(u) + beta/2 |w - u|^2 never increases beyond "
+    statement=("Along RVSM with eta < 2/(L + beta) (L the smoothness constant at w*), from any start (also near 0 "
+               "and opposite w*), the relaxed Lagrangian l(w) + lam P(u) + beta/2 |w - u|^2 never increases beyond "
                "rounding (THEORY.md s.5)."),
     section="5",
     strategy=lambda profile: descent_cases(profile),
