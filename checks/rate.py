@@ -43,9 +43,8 @@ _WINDOW = (1e-12, 1e-5)
 #: Hessian by central differences (error O(h) = 1e-6 relative where l is only C^2, at t_bar = 0), the quadratic terms
 #: (<= 1e-4 relative in the window), rounding of the steps (<= 1e-4 relative per step, divided by the window length),
 #: and a subdominant eigenvalue of J whose component has not died out in the window (the fitted slope then lies
-#: between the two log-eigenvalues; worst seen 5.4e-3 relative, eigenvalues 0.267 and
-#: -0.215 at k = 3, eta = 2.23). The mutations are off by a
-#: factor ~k or ~beta k in the log.
+#: between the two log-eigenvalues; worst seen 5.4e-3 relative on the quick profile (eigenvalues 0.267 and -0.215 at
+#: k = 3, eta = 2.23), 1.2e-2 on the thorough one). The mutations are off by a factor ~k or ~beta k in the log.
 _REL_TOL = 0.02
 
 
