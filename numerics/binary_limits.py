@@ -1,0 +1,321 @@
+"""Predicted limit of the *normalized* split iteration for the binarized network with a coarse gradient (issue 7).
+
+The iteration (:func:`numerics.rvsm.run` with ``activation="binary", normalize=True``), with ``mu = lam/beta``:
+
+    w <- w - eta (g(w) + beta (w - u)),   w <- w/|w|,   u <- prox_{mu P}(w),
+
+where ``g(w) = c (w/|w| - e*)`` is the expected coarse gradient (:func:`numerics.binary.expected_coarse_grad`),
+``e* = w*/|w*|`` and ``c`` the constant of :func:`numerics.binary.coarse_coefficient` (it carries ``k`` and the
+straight-through estimator). Only the direction of ``w*`` matters.
+
+Derivation (each step is checked against the simulated iteration in the tests)
+------------------------------------------------------------------------------
+A fixed point ``w_bar`` is a unit vector and the pre-normalization update must be a positive multiple of it:
+``c (w_bar - e*) + beta (w_bar - u_bar) = alpha w_bar`` for a scalar ``alpha`` (the multiplier of the sphere), i.e.
+
+    nu w_bar = c e* + beta u_bar,     u_bar = prox_{mu P}(w_bar),     |w_bar| = 1,     nu = c + beta - alpha,
+
+(a fixed point of the iteration for every step with ``1 - eta (c + beta - nu) > 0``). This is the ReLU fixed-point
+equation of :mod:`numerics.limits` with ``s -> c``, ``q -> nu - beta`` and ``w* -> e*``, the pair ``(s, q)`` replaced
+by the one unknown ``nu`` fixed by the normalization. Per coordinate, with ``r' = c/(nu - beta)`` and
+``mu_bar = mu (1 + beta r'/c)``:
+
+* zeroed (``u_i = 0``): ``w_i = c e*_i / nu``, self-consistent iff ``|w_i| <= threshold(mu)``;
+* kept: ``u_i = shrink(r' e*_i, mu_bar)`` (the root of ``u + mu_bar P'(u) = r' e*_i`` on the prox's nonzero
+  branch), ``w_i = (c e*_i + beta u_i)/nu``, self-consistent iff ``prox_{mu P}(w_i) = u_i``.
+
+l1: ``u_bar = r' soft(e*, tau)``, ``tau = mu_bar/r' = lam/c + lam/(beta r')``; kept iff ``|e*_i| > tau``, no band.
+l0 (``gamma = sqrt(2 mu)``): kept ``u_i = w_i = r' e*_i`` iff ``r'|e*_i| > gamma``; zeroed iff
+``r'|e*_i| <= gamma (1 + beta r'/c)``; both in the band between. TL1: the cubic root, band possible.
+With no kept coordinate the fixed point is ``w_bar = e*``, ``u_bar = 0``, ``nu = c`` (valid iff every
+``|e*_i| <= threshold(mu)``). Otherwise ``r'`` solves the scalar equation ``|w_bar(r')| = 1`` (found by bisection in
+``log r'``; ``|w_bar(r')|`` increases from 0 to infinity), and the kept set is chosen by the same active-set loop as
+:func:`numerics.limits.predict`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from numerics._arrays import check_positive_int, check_teacher
+from numerics.binary import coarse_coefficient
+from numerics.limits import _as_real, _batch_param, _resolve_penalty, _to_numpy
+from numerics.penalties import Penalty
+
+__all__ = ["BinaryLimitPrediction", "predict_binary"]
+
+_CONSISTENCY_RTOL = 1e-9  # as numerics.limits: rounding of the TL1 root vs a genuinely different value
+_BISECTION_STEPS = 200  # in log r'; stops early once the bracket stops shrinking (full double precision)
+_ACTIVE_SET_ROUNDS = 24
+_PREFERRED_ROUNDS = 4
+
+
+@dataclass(frozen=True)
+class BinaryLimitPrediction:
+    """The predicted limit of the normalized binary split iteration (NumPy arrays; shapes for w_star (..., d)).
+
+    Attributes
+    ----------
+    w, u : ndarray (..., d)
+        The fixed point ``(w_bar, u_bar)``, ``|w_bar| = 1``.
+    c : float
+        Coefficient of the expected coarse gradient ``c (w/|w| - e*)``.
+    nu : ndarray (...)
+        ``w_bar . (c e* + beta u_bar)``: ``nu w_bar = c e* + beta u_bar``.
+    r : ndarray (...)
+        ``r' = c/(nu - beta)``, the rescaling of ``e*`` on the kept coordinates (inf / negative possible only with no
+        kept coordinate, where it is not used).
+    mu_bar : ndarray (...)
+        ``lam/beta + lam r'/c``: the prox parameter of the kept branch, ``u_i = shrink(r' e*_i, mu_bar)``.
+    tau : ndarray (...)
+        ``mu_bar / r' = lam/c + lam/(beta r')``: for l1, ``u_bar = r' soft(e*, tau)``.
+    support, band, kept_ok, zeroed_ok, consistent : ndarray of bool (..., d)
+        As in :class:`numerics.limits.LimitPrediction`.
+    converged : ndarray of bool (...)
+        The scalar solve met its tolerance and the active-set loop settled.
+    residual : ndarray (...)
+        Recomputed from ``w_bar``: ``max(| |w_bar| - 1 |, |P_perp (c (w_bar - e*) + beta (w_bar - prox(w_bar)))|_inf)``,
+        ``P_perp`` the projection orthogonal to ``w_bar``: the fixed-point residual of the normalized iteration.
+    """
+
+    w: np.ndarray
+    u: np.ndarray
+    c: float
+    nu: np.ndarray
+    r: np.ndarray
+    mu_bar: np.ndarray
+    tau: np.ndarray
+    support: np.ndarray
+    band: np.ndarray
+    kept_ok: np.ndarray
+    zeroed_ok: np.ndarray
+    consistent: np.ndarray
+    converged: np.ndarray
+    residual: np.ndarray
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Per trial: converged and every coordinate self-consistent (a genuine fixed point)."""
+        return self.converged & np.all(self.consistent, axis=-1)
+
+
+def _branches(pen: Penalty, es: np.ndarray, c: float, rp: np.ndarray, lam: np.ndarray, beta: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Kept candidate ``(u, w)`` with the mask where it exists, and the zeroed ``w``, for r' of shape (n,) > 0."""
+    mu = lam / beta
+    mu_bar = mu * (1.0 + beta * rp / c)
+    target = rp[:, None] * es
+    u = pen.shrink(target, mu_bar, validate=False)
+    denom = (c / rp + beta)[:, None]  # = nu
+    w_k = (c * es + beta[:, None] * u) / denom
+    w_z = c * es / denom
+    stat = u + mu_bar[:, None] * pen.derivative(u) - target
+    exists = (u * es > 0) & (np.abs(stat) <= _CONSISTENCY_RTOL * (np.abs(target) + np.abs(u) + mu_bar[:, None]))
+    return u, w_k, exists, w_z
+
+
+def _point(pen: Penalty, es: np.ndarray, c: float, rp: np.ndarray, lam: np.ndarray, beta: np.ndarray,
+           sup: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    u_k, w_k, _, w_z = _branches(pen, es, c, rp, lam, beta)
+    return np.where(sup, w_k, w_z), np.where(sup, u_k, 0.0)
+
+
+def _solve_rp(pen: Penalty, es: np.ndarray, c: float, lam: np.ndarray, beta: np.ndarray, sup: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """r' > 0 with ``|w_bar(r')| = 1`` for the given supports (rows with an empty support: NaN). Returns r' and
+    the final ``| |w_bar| - 1 |``."""
+    n = es.shape[0]
+    rows = np.flatnonzero(np.any(sup, axis=1))
+    rp = np.full(n, np.nan)
+    err = np.zeros(n)
+    if rows.size == 0:
+        return rp, err
+    e, lm, bt, sp = es[rows], lam[rows], beta[rows], sup[rows]
+
+    def norm_minus_one(x: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            w, _ = _point(pen, e, c, np.exp(x), lm, bt, sp)
+        return np.sqrt(np.sum(w * w, axis=1)) - 1.0
+
+    lo, hi = np.zeros(rows.size), np.zeros(rows.size)
+    f0 = norm_minus_one(lo)
+    # bracket by doubling steps in log r' (|w_bar| -> 0 as r' -> 0 and -> inf as r' -> inf on a nonempty support)
+    lo = np.where(f0 < 0, lo, lo - 1.0)
+    hi = np.where(f0 < 0, hi + 1.0, hi)
+    for step in range(60):
+        flo, fhi = norm_minus_one(lo), norm_minus_one(hi)
+        need_lo, need_hi = ~(flo < 0), ~(fhi > 0)
+        if not (need_lo.any() or need_hi.any()):
+            break
+        lo = np.where(need_lo, lo - 2.0 ** step, lo)
+        hi = np.where(need_hi, hi + 2.0 ** step, hi)
+    for _ in range(_BISECTION_STEPS):
+        mid = 0.5 * (lo + hi)
+        if np.all((mid == lo) | (mid == hi)):
+            break
+        fm = norm_minus_one(mid)
+        lo = np.where(fm < 0, mid, lo)
+        hi = np.where(fm < 0, hi, mid)
+    flo, fhi = norm_minus_one(lo), norm_minus_one(hi)
+    pick_hi = np.abs(fhi) < np.abs(flo)
+    x = np.where(pick_hi, hi, lo)
+    rp[rows] = np.exp(x)
+    err[rows] = np.where(pick_hi, np.abs(fhi), np.abs(flo))
+    err[rows] = np.where(np.isfinite(err[rows]), err[rows], np.inf)
+    return rp, err
+
+
+def predict_binary(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: Any, *, ste: str = "relu",
+                   a: float | None = None, band: str = "keep", support: Any = None,
+                   tol: float = 1e-12) -> BinaryLimitPrediction:
+    r"""Predict the limit ``(w_bar, u_bar)`` of the normalized binary split iteration with the expected coarse gradient.
+
+    Parameters
+    ----------
+    w_star : array (d,) or (..., d)
+        Teacher(s), finite and nonzero; only the direction ``e* = w*/|w*|`` enters.
+    k : int
+        Number of patches, ``k >= 1`` (enters through ``c``).
+    penalty : Penalty or str
+        ``"l1"``, ``"l0"``, ``"tl1"`` or a penalty object.
+    lam, beta : float or array of the batch shape
+        ``lam >= 0``, ``beta > 0``.
+    ste : {"relu", "identity"}
+        The straight-through estimator (``c = 1/(k sqrt(2 pi))`` resp. ``2/(k sqrt(2 pi))``).
+    a : float, optional
+        TL1 parameter (with ``penalty="tl1"`` by name).
+    band : {"keep", "zero"}
+        Branch of a coordinate where both are self-consistent (l0 / TL1 band); see :func:`numerics.limits.predict`.
+    support : bool array (d,) or like ``w_star``, optional
+        Fix the kept set (e.g. the one a simulation reached); must be False where ``w* = 0``.
+    tol : float
+        Tolerance on ``| |w_bar| - 1 |`` for ``converged``.
+
+    Returns
+    -------
+    BinaryLimitPrediction
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter: ``k``, ``ste``, ``lam < 0``, ``beta <= 0``, bad ``w*``, ``a``, ``band``, ``tol``,
+        shape of ``lam``/``beta``/``support``.
+
+    Notes
+    -----
+    Fixed point (module docstring): ``nu w_bar = c e* + beta u_bar``, ``u_bar = prox_{(lam/beta) P}(w_bar)``,
+    ``|w_bar| = 1``. With ``r' = c/(nu - beta)`` and ``mu_bar = lam/beta + lam r'/c``:
+
+    .. math::
+
+        \text{kept: } \bar u_i = \mathrm{shrink}(r' e^*_i, \bar\mu),\quad
+        \bar w_i = \frac{c e^*_i + \beta \bar u_i}{\nu};\qquad
+        \text{zeroed: } \bar u_i = 0,\quad \bar w_i = \frac{c e^*_i}{\nu}.
+
+    For l1 this is ``u_bar = r' soft_threshold(e*, tau)``, ``tau = lam/c + lam/(beta r')``, so
+    ``|u_bar/r' - e*|_inf <= tau``.
+    """
+    pen = _resolve_penalty(penalty, a)
+    k = check_positive_int("k", k)
+    c = coarse_coefficient(k, ste)
+    if band not in ("keep", "zero"):
+        raise ValueError(f"band must be 'keep' or 'zero'; got {band!r}")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (math.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol out of range: got {tol!r}; allowed tol > 0 (finite)")
+    ws = _as_real(w_star, "w_star")
+    check_teacher(ws)
+    shape = ws.shape
+    batch_shape, d = shape[:-1], shape[-1]
+    lam_b = _batch_param("lam", lam, batch_shape, low_inclusive=True, allowed="lam >= 0 (finite)")
+    beta_b = _batch_param("beta", beta, batch_shape, low_inclusive=False, allowed="beta > 0 (finite)")
+    ws2 = ws.reshape(-1, d)
+    es = ws2 / np.sqrt(np.sum(ws2 * ws2, axis=1, keepdims=True))
+    n = es.shape[0]
+    nz = es != 0
+    mu = lam_b / beta_b
+    thr = pen.threshold(mu, validate=False)[:, None]
+    fixed = support is not None
+    if fixed:
+        sup = _to_numpy(support, "support")
+        if sup.dtype != bool:
+            raise ValueError(f"support must be a boolean mask; got dtype {sup.dtype}")
+        if sup.shape not in ((d,), shape):
+            raise ValueError(f"support must have shape (d,) = {(d,)} or the shape {shape} of w_star; got {sup.shape}")
+        sup = np.broadcast_to(sup, shape).reshape(n, d).copy()
+        if np.any(sup & ~nz):
+            raise ValueError("support must be False where w_star is 0 (those coordinates have u = w = 0)")
+
+    def candidates(rp: np.ndarray, sp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Kept/zeroed candidates at the point of support ``sp`` solved with r'. A row with an empty support is at
+        the all-zeroed point ``w = e*``, ``nu = c``, whose kept candidates use ``r' = c/(c - beta)`` (none when
+        ``c <= beta``: a kept coordinate would need ``nu > beta``)."""
+        empty = ~np.any(sp, axis=1)
+        with np.errstate(all="ignore"):
+            r_eval = np.where(empty, np.where(c > beta_b, c / (c - beta_b), np.nan), rp)
+            valid = np.isfinite(r_eval) & (r_eval > 0)
+            u_k, w_k, exists, w_z = _branches(pen, es, c, np.where(valid, r_eval, 1.0), lam_b, beta_b)
+            w_z = np.where(empty[:, None], es, w_z)
+            kept_ok = exists & nz & valid[:, None] & (np.abs(w_k) > thr) & (
+                np.abs(pen.shrink(w_k, mu, validate=False) - u_k) <= _CONSISTENCY_RTOL * (np.abs(u_k) + mu[:, None]))
+            zero_ok = np.abs(w_z) <= thr
+        return u_k, w_k, kept_ok, zero_ok
+
+    def rule(kept_ok: np.ndarray, zero_ok: np.ndarray) -> np.ndarray:
+        return kept_ok if band == "keep" else kept_ok & ~zero_ok
+
+    if not fixed:
+        # start at the lam = 0 answer r' = 1 (w = u = e*)
+        _, _, kept_ok, zero_ok = candidates(np.ones(n), np.ones((n, d), dtype=bool))
+        sup = rule(kept_ok, zero_ok)
+    rp, err = _solve_rp(pen, es, c, lam_b, beta_b, sup)
+    sup_solved = sup.copy()
+    settled = np.ones(n, dtype=bool)
+    if not fixed:
+        repair = np.zeros(n, dtype=bool)
+        for rnd in range(_ACTIVE_SET_ROUNDS):
+            _, _, kept_ok, zero_ok = candidates(rp, sup)
+            # preferred rule first, then (for rows that keep changing) flip only inconsistent coordinates
+            new = np.where(repair[:, None], np.where(sup, kept_ok, ~zero_ok), rule(kept_ok, zero_ok))
+            changed = np.any(new != sup, axis=1)
+            settled = ~changed
+            if not changed.any():
+                break
+            if rnd + 1 >= _PREFERRED_ROUNDS:
+                repair |= changed
+            sup = np.where(changed[:, None], new, sup)
+            rp_new, err_new = _solve_rp(pen, es, c, lam_b, beta_b, sup)
+            rp = np.where(changed, rp_new, rp)
+            err = np.where(changed, err_new, err)
+            sup_solved = np.where(changed[:, None], sup, sup_solved)
+    sup = sup_solved
+    empty = ~np.any(sup, axis=1)
+    converged = (err <= tol) & settled
+
+    with np.errstate(all="ignore"):
+        w, u = _point(pen, es, c, np.where(empty, 1.0, rp), lam_b, beta_b, sup)
+        w = np.where(empty[:, None], es, w)
+        u = np.where(empty[:, None], 0.0, u)
+        nu = np.sum(w * (c * es + beta_b[:, None] * u), axis=1)
+        r = np.where(empty, c / (nu - beta_b), rp)
+        mu_bar = mu * (1.0 + beta_b * r / c)
+        tau = mu_bar / r
+        _, _, kept_ok, zero_ok = candidates(rp, sup)
+        nw = np.sqrt(np.sum(w * w, axis=1))
+        g = c * (w / nw[:, None] - es) + beta_b[:, None] * (w - pen.prox(w, mu, validate=False))
+        g_perp = g - np.sum(g * w, axis=1, keepdims=True) * w / (nw * nw)[:, None]
+        residual = np.maximum(np.abs(nw - 1.0), np.max(np.abs(g_perp), axis=1))
+    consistent = np.where(sup, kept_ok, zero_ok)
+    bnd = kept_ok & zero_ok
+
+    def out(v: np.ndarray) -> np.ndarray:
+        return v.reshape(shape) if v.ndim == 2 else v.reshape(batch_shape)
+
+    return BinaryLimitPrediction(
+        w=out(w), u=out(u), c=c, nu=out(nu), r=out(r), mu_bar=out(mu_bar), tau=out(tau), support=out(sup),
+        band=out(bnd), kept_ok=out(kept_ok), zeroed_ok=out(zero_ok), consistent=out(consistent),
+        converged=out(converged), residual=out(residual),
+    )
