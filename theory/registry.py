@@ -26,6 +26,12 @@ DERIVATIONS: dict[str, str] = {
     "limit_map_tl1": "fixed_points:derive_limit_map_tl1",
     "initialization_probability": "initialization:derive_initialization_probability",
     "small_lambda_expansion": "expansion:derive_small_lambda_expansion",
+    "binary_moments": "binary:derive_binary_moments",
+    "binary_loss": "binary:derive_binary_loss",
+    "coarse_gradient": "binary:derive_coarse_gradient",
+    "coarse_gradient_correlation": "binary:derive_coarse_gradient_correlation",
+    "binary_split_collapse": "binary_limits:derive_binary_split_collapse",
+    "binary_split_fixed_points": "binary_limits:derive_binary_split_fixed_points",
 }
 
 

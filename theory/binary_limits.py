@@ -1,0 +1,552 @@
+"""Fixed points of the split iteration with the expected coarse gradient (THEORY.md section 6).
+
+Iteration (``g`` the expected coarse gradient of :mod:`theory.binary`, ``g(w) = c (w_hat - e)``, ``e = w*/|w*|``):
+
+    w <- w - eta (g(w) + beta (w - u));   [normalize=True: w <- w/|w|];   u <- prox_{(lam/beta) P}(w).
+
+The normalization goes right after each w-update and BEFORE the u-update (so u = prox(w) of the unit w); this is the
+numerics convention ``normalize=True``: "after each w-update, w <- w/|w|".
+
+Without normalization (derived here, checked by iterating):
+* ``<g(w), w> = c |w| (1 - cos t) >= 0``: the coarse step never pushes |w| outward to first order.
+* l1 and TL1 (lam > 0): there is NO fixed point with w != 0. Writing v = w/|w|, every coordinate of a fixed point
+  has ``|v_i| < |e_i|`` (or v_i = e_i = 0), so |v| < |e| = 1, a contradiction.
+* l0: the penalty does not act on kept coordinates, and the fixed points with w != 0 are exactly the ray
+  ``w = n e`` with ``n min_{e_i != 0} |e_i| > sqrt(2 lam/beta)`` (then u = w): THE COLLAPSE CLAIM FAILS FOR l0 from
+  starts near that ray.
+* In discrete time the iterates do not reach 0 either: in the region where u = 0 the map
+  ``w -> (1 - eta beta) w - eta c (w_hat - e)`` has the period-2 orbit
+  ``|w| = eta c/(2 - eta beta)``, ``cos t = 1 - eta beta/2`` (mirror images about e), and iterates end on it.
+  So "u collapses to 0" holds when that radius is below the prox threshold; "|w| -> 0" holds only up to O(eta c).
+
+With normalization, at a fixed point ``w - eta(c(w - e) + beta(w - u)) = nu w`` (nu > 0, |w| = 1). With
+``kappa = (1 - nu)/eta`` this is ``(c - kappa + beta) w = c e + beta u``: the ReLU-case stationarity equation of
+:mod:`theory.fixed_points` with ``s = c``, ``q = c - kappa`` and ``w* -> e``, closed by |w| = 1 instead of the
+two-parameter map. Hence with ``r' = c/q``:
+* l1: ``u_bar = soft(r' e, mu_bar) = r' soft(e, tau)``, ``tau = mu_bar/r' = lam/c + lam/(beta r')`` (THEORY s.6's
+  formula holds, with our c);
+* l0: kept ``u_i = w_i = r' e_i`` iff ``r'|e_i| > gamma = sqrt(2 lam/beta)``, zeroed iff
+  ``r'|e_i| <= gamma (1 + beta/q)`` (band); if every e_i != 0 is kept then r' = 1 and u_bar = e exactly;
+* TL1: kept ``u + mu_bar rho_a'(u) = r' e_i``; zeroed as for l0;
+* ``q <= c`` (r' >= 1) because ``q|w_i| <= c|e_i|`` coordinatewise, so ``tau <= lam (1/c + 1/beta)``;
+* error estimates (l1): ``|u_bar/r' - e|_inf = min(tau, max|e_i|) <= tau``,
+  ``|u_bar/r' - e|_2 = (sum_i min(|e_i|, tau)^2)^(1/2) <= tau sqrt(|supp e|)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+from scipy import optimize
+
+from . import fixed_points as fp
+from .binary import coarse_constant
+from .record import Check, Derivation
+from .verify import symbolic_zero
+
+PENALTIES = ("l1", "l0", "tl1")
+NORMALIZATION = ("normalize=True: after each w-update w <- w/|w|, then u <- prox(w) of the unit w "
+                 "(the numerics convention); the limit does not depend on eta")
+TARGET = "w* enters only through e = w*/|w*| (the binarized network is scale invariant)"
+
+# Symbols: one coordinate e_i of e = w*/|w*|, its modulus x; the coarse constant c; kappa the sphere multiplier.
+c_sym = sp.Symbol("c", positive=True)
+kappa = sp.Symbol("kappa", real=True)
+nu = sp.Symbol("nu", positive=True)
+e_i = sp.Symbol("e_i", real=True)
+x = sp.Symbol("x", positive=True)
+delta = sp.Symbol("delta", positive=True)
+n_sym = sp.Symbol("n", positive=True)
+rho = sp.Symbol("rho", positive=True)
+_lam_p = sp.Symbol("lambda", positive=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Symbolic derivations.
+@lru_cache(maxsize=1)
+def _normalized_steps() -> dict[str, sp.Expr]:
+    w_i, u_i, lam, beta, eta, q = fp.w_i, fp.u_i, fp.lam, fp.beta, fp.eta, fp.q
+    # Fixed point of the normalized update: the pre-normalization vector is nu w (nu > 0), w unit, w_hat = w.
+    pre = w_i - eta * (c_sym * (w_i - e_i) + beta * (w_i - u_i))
+    (w_sol,) = sp.solve(sp.Eq(pre, nu * w_i), w_i)
+    w_sol = sp.simplify(w_sol.subs(nu, 1 - eta * kappa))
+    # The ReLU-case fixed point (q + beta) w = s w* + beta u at s = c, q = c - kappa, w* -> e.
+    relu_form = fp.fixed_point_equations_exprs()["w_bar"].subs({fp.s: c_sym, fp.w_star_i: e_i}).subs(
+        q, c_sym - kappa)
+    l1 = fp.limit_map_l1_exprs()
+    sub = {fp.s: c_sym, fp.w_star_i: e_i}
+    r_p = c_sym / q
+    tau = lam / c_sym + lam / (beta * r_p)
+    u_kept = l1["u_kept"].subs(sub)
+    mu_bar = l1["mu_bar"]
+    l0 = fp.limit_map_l0_exprs()
+    tl1 = fp.limit_map_tl1_exprs()
+    return {"w_fixed": w_sol, "relu_form": relu_form, "r_prime": r_p, "tau": tau, "u_kept_l1": u_kept,
+            "mu_bar": mu_bar, "w_kept_l1": l1["w_kept"].subs(sub), "w_zeroed": l1["w_zeroed"].subs(sub),
+            "l0_kept_edge": l0["kept_edge"], "l0_zeroed_edge": l0["zeroed_edge"], "gamma": l0["gamma"],
+            "u_kept_l0": l0["u_kept"].subs(sub), "tl1_kept_equation": tl1["kept_equation"].subs(sub)}
+
+
+def normalized_limit_exprs() -> dict[str, sp.Expr]:
+    """The normalized fixed point as SymPy expressions (symbols of :mod:`theory.fixed_points` plus ``c_sym``,
+    ``kappa``, ``e_i``): ``w_fixed``, ``r_prime`` (c/q), ``tau``, ``u_kept_l1``, ``mu_bar``, l0 edges,
+    ``tl1_kept_equation``.
+
+    Notes
+    -----
+    .. math:: (c - \\kappa + \\beta)\\bar w = c\\,e + \\beta\\bar u,\\ |\\bar w| = 1;\\qquad
+              \\bar u_{l1} = r'\\,\\mathrm{soft}(e, \\tau),\\ r' = \\frac{c}{q},\\ q = c - \\kappa,\\
+              \\tau = \\frac{\\lambda}{c} + \\frac{\\lambda}{\\beta r'}.
+    """
+    return dict(_normalized_steps())
+
+
+def two_cycle_exprs() -> dict[str, sp.Expr]:
+    """Radius and cosine of the period-2 orbit of the unnormalized map in the region u = 0.
+
+    Notes
+    -----
+    With ``e = e_1`` and ``w_1 = rho (cos t, sin t)``, ``F(w) = (1 - eta beta) w - eta c (w_hat - e)`` maps w_1 to
+    its mirror image ``rho (cos t, -sin t)`` iff the second component gives ``(1 - eta beta) rho - eta c = -rho`` and
+    the first ``rho cos t = -rho cos t + eta c``:
+
+    .. math:: \\rho = \\frac{\\eta c}{2 - \\eta\\beta},\\qquad \\cos t = 1 - \\frac{\\eta\\beta}{2}.
+    """
+    eta, beta = fp.eta, fp.beta
+    ct = sp.Symbol("C", real=True)
+    sol = sp.solve([(1 - eta * beta) * rho - eta * c_sym + rho, rho * ct - (-rho * ct + eta * c_sym)], [rho, ct],
+                   dict=True)[0]
+    return {"radius": sp.simplify(sol[rho]), "cos_t": sp.simplify(sol[ct])}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# NumPy: proxes, the iterations, the predictor.
+def _prox(penalty: str, lam: float, beta: float, a: float | None) -> Callable[[np.ndarray], np.ndarray]:
+    # Global minimizers (TL1 over all stationary points): independent of the derived limit map.
+    return fp._prox_np(penalty, lam, beta, a)
+
+
+def iterate_split(w_star: np.ndarray, k: int, penalty: str, lam: float, beta: float, eta: float, w0: np.ndarray, *,
+                  normalize: bool, ste: str = "relu", a: float | None = None, max_iter: int = 20_000,
+                  tol: float = 4e-16) -> tuple[np.ndarray, np.ndarray, int]:
+    """The split iteration with the expected coarse gradient (plain NumPy), from ``w0``.
+
+    Returns ``(w, u, iterations)``; stops when the w-step is below ``tol * max(1, |w|)`` (never for a 2-cycle).
+
+    Notes
+    -----
+    ``w <- w - eta (c (w_hat - e) + beta (w - u))``; if ``normalize``: ``w <- w/|w|``; ``u <- prox(w)``.
+    ``u^0 = prox(w^0)`` (w^0 normalized first when ``normalize``).
+    """
+    c = coarse_constant(k, ste)
+    e = np.asarray(w_star, dtype=float) / np.linalg.norm(w_star)
+    prox = _prox(penalty, lam, beta, a)
+    w = np.array(w0, dtype=float)
+    if normalize:
+        w /= np.linalg.norm(w)
+    u = prox(w)
+    for it in range(1, max_iter + 1):
+        w_new = w - eta * (c * (w / np.linalg.norm(w) - e) + beta * (w - u))
+        if normalize:
+            w_new /= np.linalg.norm(w_new)
+        u = prox(w_new)
+        step = float(np.linalg.norm(w_new - w))
+        w = w_new
+        if step <= tol * max(1.0, float(np.linalg.norm(w))):
+            return w, u, it
+    return w, u, max_iter
+
+
+def _branches(penalty: str, e: np.ndarray, c: float, lam: float, beta: float, a: float | None):
+    """q -> (w_kept_or_zeroed, u, kept_ok), (w_zeroed_pref, zeroed_ok): both branches per coordinate at (s=c, q)."""
+    cmap = fp._coordinate_map(penalty, fp._candidate(penalty), float(lam), float(beta), a)
+    ones, zeros = np.ones(e.shape, dtype=bool), np.zeros(e.shape, dtype=bool)
+
+    def at(q: float):
+        u_t, w_t, kept_t, _ = cmap(e, c, q, ones)
+        u_f, w_f, kept_f, cons_f = cmap(e, c, q, zeros)
+        zeroed_ok = ~kept_f & cons_f.astype(bool)
+        return u_t, w_t, kept_t.astype(bool), u_f, w_f, zeroed_ok
+
+    return at
+
+
+def predicted_binary_limit(w_star: np.ndarray, k: int, penalty: str, lam: float, beta: float, *,
+                           a: float | None = None, ste: str = "relu", prefer_kept: bool = True,
+                           kept_mask: np.ndarray | None = None, n_grid: int = 80) -> dict:
+    """Limit of the normalized split iteration with the expected coarse gradient, from the derived fixed point.
+
+    Parameters
+    ----------
+    w_star : ndarray, shape (d,)
+        Nonzero teacher; only ``e = w*/|w*|`` matters.
+    k : int
+        Number of patches, >= 1.
+    penalty : {"l1", "l0", "tl1"}
+    lam : float
+        Penalty weight, >= 0.
+    beta : float
+        Splitting parameter, > 0.
+    a : float, optional
+        TL1 shape parameter, > 0 (required for ``"tl1"``).
+    ste : {"relu", "identity"}
+        Straight-through estimator (sets c).
+    prefer_kept : bool
+        Among the fixed points with nested supports (coordinates kept by decreasing |e_i|), return the one with the
+        largest (True) or the smallest (False) support (they differ only inside a band, l0/TL1).
+    kept_mask : ndarray of bool, optional
+        Solve for exactly this support (e.g. the support an iteration reached) instead.
+    n_grid : int
+        Grid in q on (0, c] on which sign changes of |w(q)|^2 - 1 are located before Brent refinement.
+
+    Returns
+    -------
+    dict
+        ``u``, ``w`` (unit), ``c``, ``q``, ``r`` (= r' = c/q), ``kappa`` (= c - q), ``tau`` (= lam/c + lam/(beta r'),
+        the l1 threshold on e), ``mu_bar``, ``kept``, ``consistent`` (a root with every branch self-consistent was
+        found), ``residual`` (| |w| - 1 |), ``e``, ``candidates`` (number of consistent supports found).
+
+    Notes
+    -----
+    Solves ``|W(q)| = 1`` for ``q in (0, c]`` (``q <= c`` is derived), ``W`` the coordinatewise limit map of
+    :mod:`theory.fixed_points` at ``s = c`` applied to ``e``. l1: ``u = r' soft(e, tau)``.
+    """
+    w_star = np.asarray(w_star, dtype=float)
+    if w_star.ndim != 1 or w_star.size == 0 or not np.all(np.isfinite(w_star)) or not np.any(w_star):
+        raise ValueError("w_star must be a finite, nonzero 1-D array")
+    if penalty not in PENALTIES:
+        raise ValueError(f"penalty must be one of {PENALTIES}, got {penalty!r}")
+    if not (np.isfinite(lam) and lam >= 0):
+        raise ValueError(f"lam must be finite and >= 0, got {lam!r}")
+    if not (np.isfinite(beta) and beta > 0):
+        raise ValueError(f"beta must be finite and > 0, got {beta!r}")
+    if penalty == "tl1" and (a is None or not (np.isfinite(a) and a > 0)):
+        raise ValueError(f"a must be finite and > 0 for the TL1 penalty, got {a!r}")
+    c = coarse_constant(k, ste)  # validates k and ste
+    e = w_star / np.linalg.norm(w_star)
+    at = _branches(penalty, e, c, lam, beta, a)
+    nz = np.flatnonzero(e)
+    order = nz[np.argsort(-np.abs(e[nz]), kind="stable")]
+    if kept_mask is not None:
+        kept_mask = np.asarray(kept_mask, dtype=bool)
+        if kept_mask.shape != e.shape:
+            raise ValueError(f"kept_mask must have shape {e.shape}, got {kept_mask.shape}")
+        masks = [kept_mask & (e != 0)]
+    else:
+        masks = []
+        for m in range(len(order) + 1):
+            mk = np.zeros(e.shape, dtype=bool)
+            mk[order[:m]] = True
+            masks.append(mk)
+
+    def combine(q, mask):
+        u_t, w_t, kept_ok, u_f, w_f, zeroed_ok = at(q)
+        w = np.where(mask, w_t, w_f)
+        u = np.where(mask, u_t, u_f)
+        ok = bool(np.all(kept_ok[mask]) and np.all(zeroed_ok[~mask]))
+        return w, u, ok
+
+    qs = c * np.geomspace(1e-6, 1.0, n_grid)
+    cache = [at(q) for q in qs]
+    solutions = []
+    for mask in masks:
+        vals = np.array([np.sum(np.where(mask, b[1], b[4]) ** 2) - 1.0 for b in cache])
+        vals = np.where(np.isfinite(vals), vals, np.inf)
+        ch = np.flatnonzero(np.signbit(vals[:-1]) != np.signbit(vals[1:]))
+        for j in ch:
+            try:
+                q_root = optimize.brentq(lambda qq, mask=mask: float(np.sum(combine(qq, mask)[0] ** 2) - 1.0),
+                                         qs[j], qs[j + 1], xtol=1e-300, rtol=1e-15, maxiter=300)
+            except ValueError:
+                continue
+            w, u, ok = combine(q_root, mask)
+            if ok and abs(np.linalg.norm(w) - 1.0) < 1e-9:
+                solutions.append((int(mask.sum()), q_root, w, u, mask))
+    if not solutions:
+        nanv = np.full(e.shape, np.nan)
+        return {"u": nanv, "w": nanv, "c": c, "q": np.nan, "r": np.nan, "kappa": np.nan, "tau": np.nan,
+                "mu_bar": np.nan, "kept": np.zeros(e.shape, dtype=bool), "consistent": False, "residual": np.inf,
+                "e": e, "candidates": 0}
+    solutions.sort(key=lambda s_: s_[0])
+    _, q_, w, u, mask = solutions[-1] if prefer_kept else solutions[0]
+    r_p = c / q_
+    return {"u": u, "w": w, "c": c, "q": q_, "r": r_p, "kappa": c - q_, "tau": lam / c + lam / (beta * r_p),
+            "mu_bar": lam * (1 / beta + 1 / q_), "kept": mask & (u != 0), "consistent": True,
+            "residual": abs(float(np.linalg.norm(w)) - 1.0), "e": e, "candidates": len(solutions)}
+
+
+def measured_r_prime(w: np.ndarray, u: np.ndarray, w_star: np.ndarray, k: int, beta: float,
+                     ste: str = "relu") -> float:
+    """r' = c/q read off a (normalized) limit: kappa = <c(w - e) + beta(w - u), w>, q = c - kappa.
+
+    Independent of the predictor: uses only the limit and the fixed-point relation
+    ``c(w - e) + beta(w - u) = kappa w`` (|w| = 1).
+    """
+    c = coarse_constant(k, ste)
+    e = np.asarray(w_star, dtype=float) / np.linalg.norm(w_star)
+    w = np.asarray(w, dtype=float)
+    kap = float((c * (w - e) + beta * (w - np.asarray(u, dtype=float))) @ w)
+    return c / (c - kap)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Verifications (each takes a candidate and can fail).
+Predictor = Callable[..., dict]
+
+#: Normalized-iteration cases: (w*, k, penalty, lam, beta, eta, a, ste, starts).
+NORMALIZED_CASES: tuple[dict, ...] = (
+    {"w_star": [1.0, -0.8, 0.5, 0.25, -0.1, 0.0], "k": 4, "penalty": "l1", "lam": 0.01, "beta": 1.0, "eta": 0.5,
+     "ste": "relu", "starts": [[1.0, -0.8, 0.5, 0.25, -0.1, 0.0], [0.3, 0.2, -0.1, 0.4, 0.5, -0.3]]},
+    {"w_star": [0.9, 0.0, -0.6, 0.35, 0.2, -0.05, 1.2], "k": 3, "penalty": "l1", "lam": 0.02, "beta": 0.5,
+     "eta": 0.8, "ste": "identity", "starts": [[0.2, 0.3, -0.5, -0.1, 0.4, 0.2, 0.1]]},
+    {"w_star": [1.0, -0.8, 0.5, 0.25, -0.1, 0.0], "k": 4, "penalty": "l0", "lam": 0.01, "beta": 1.0, "eta": 0.5,
+     "ste": "relu", "starts": [[1.0, -0.8, 0.5, 0.25, -0.1, 0.0], [0.3, 0.2, -0.1, 0.4, 0.5, -0.3]]},
+    {"w_star": [1.0, -0.8, 0.5, 0.25, -0.1, 0.0], "k": 4, "penalty": "tl1", "lam": 0.01, "beta": 1.0, "eta": 0.5,
+     "a": 0.5, "ste": "relu", "starts": [[1.0, -0.8, 0.5, 0.25, -0.1, 0.0]]},
+    {"w_star": [0.7, 0.5, -0.4, 0.2, 0.0], "k": 2, "penalty": "tl1", "lam": 0.02, "beta": 2.0, "eta": 0.3,
+     "a": 1.0, "ste": "identity", "starts": [[0.7, 0.5, -0.4, 0.2, 0.0]]},
+)
+
+
+def verify_normalized_limit(predictor: Predictor, cases: Sequence[Mapping] = NORMALIZED_CASES, *,
+                            tol: float = 1e-10) -> Check:
+    """The normalized iteration (expected coarse gradient, NumPy, run to a step below 4e-16) vs ``predictor`` given
+    the support the iteration reached; ``tol`` covers the rounding of the converged iterate."""
+    worst, ok, rows = 0.0, True, []
+    for cs in cases:
+        ws = np.asarray(cs["w_star"], dtype=float)
+        for w0 in cs["starts"]:
+            w, u, it = iterate_split(ws, cs["k"], cs["penalty"], cs["lam"], cs["beta"], cs["eta"], np.asarray(w0),
+                                     normalize=True, ste=cs["ste"], a=cs.get("a"))
+            pred = predictor(ws, cs["k"], cs["penalty"], cs["lam"], cs["beta"], a=cs.get("a"), ste=cs["ste"],
+                             kept_mask=u != 0)
+            err = max(float(np.max(np.abs(pred["u"] - u))), float(np.max(np.abs(pred["w"] - w))))
+            err = err if np.isfinite(err) else np.inf
+            worst = max(worst, err)
+            ok &= bool(err <= tol and pred["consistent"])
+            rows.append(f"{cs['penalty']}/{cs['ste']} k={cs['k']}: {it} it, |u|_0={int(np.sum(u != 0))}, "
+                        f"r'={pred['r']:.6f}, err={err:.1e}")
+    return Check("numeric", "normalized split iteration (expected coarse gradient) vs the predicted limit, "
+                 f"{sum(len(c['starts']) for c in cases)} runs", ok, f"worst {worst:.2e} (tol {tol}); "
+                 + "; ".join(rows))
+
+
+def verify_l1_soft_form(tau_candidate: Callable[[float, float, float, float], float],
+                        cases: Sequence[Mapping] = NORMALIZED_CASES) -> Check:
+    """l1 limits of the normalized iteration satisfy u = r' soft(e, tau) with r' read off the limit
+    (:func:`measured_r_prime`) and ``tau = tau_candidate(lam, beta, c, r')``; tolerance 1e-10 (rounding)."""
+    worst, ok, n = 0.0, True, 0
+    for cs in cases:
+        if cs["penalty"] != "l1":
+            continue
+        ws = np.asarray(cs["w_star"], dtype=float)
+        e = ws / np.linalg.norm(ws)
+        c = coarse_constant(cs["k"], cs["ste"])
+        for w0 in cs["starts"]:
+            w, u, _ = iterate_split(ws, cs["k"], "l1", cs["lam"], cs["beta"], cs["eta"], np.asarray(w0),
+                                    normalize=True, ste=cs["ste"])
+            r_p = measured_r_prime(w, u, ws, cs["k"], cs["beta"], cs["ste"])
+            tau = tau_candidate(cs["lam"], cs["beta"], c, r_p)
+            err = float(np.max(np.abs(u - r_p * np.sign(e) * np.maximum(np.abs(e) - tau, 0.0))))
+            worst = max(worst, err)
+            ok &= err <= 1e-10
+            n += 1
+    return Check("numeric", f"l1: normalized limit u = r' soft(e, tau), r' measured from the limit, {n} runs", ok,
+                 f"worst max|u - r' soft(e, tau)| = {worst:.2e} (tol 1e-10)")
+
+
+def verify_error_estimates(tau_candidate: Callable[[float, float, float, float], float],
+                           cases: Sequence[Mapping] = NORMALIZED_CASES) -> Check:
+    """On l1 limits of the normalized iteration: |u/r' - e|_inf <= tau, |u/r' - e|_2 <= tau sqrt(|supp e|) and
+    tau <= lam (1/c + 1/beta), with r' measured from the limit. Relative slack 1e-9 (the inf bound is attained)."""
+    ok, rows = True, []
+    for cs in cases:
+        if cs["penalty"] != "l1":
+            continue
+        ws = np.asarray(cs["w_star"], dtype=float)
+        e = ws / np.linalg.norm(ws)
+        c = coarse_constant(cs["k"], cs["ste"])
+        for w0 in cs["starts"]:
+            w, u, _ = iterate_split(ws, cs["k"], "l1", cs["lam"], cs["beta"], cs["eta"], np.asarray(w0),
+                                    normalize=True, ste=cs["ste"])
+            r_p = measured_r_prime(w, u, ws, cs["k"], cs["beta"], cs["ste"])
+            tau = tau_candidate(cs["lam"], cs["beta"], c, r_p)
+            dev = u / r_p - e
+            e_inf, e_2 = float(np.max(np.abs(dev))), float(np.linalg.norm(dev))
+            b2 = tau * np.sqrt(np.count_nonzero(e))
+            bound = cs["lam"] * (1 / c + 1 / cs["beta"])
+            ok &= e_inf <= tau * (1 + 1e-9) and e_2 <= b2 * (1 + 1e-9) and tau <= bound * (1 + 1e-12) and r_p >= 1
+            rows.append(f"r'={r_p:.5f}, |dev|_inf={e_inf:.5f} <= tau={tau:.5f}, |dev|_2={e_2:.5f} <= {b2:.5f}, "
+                        f"tau <= lam(1/c+1/beta)={bound:.5f}")
+    return Check("numeric", "l1 error estimates on normalized limits", ok, "; ".join(rows))
+
+
+def verify_two_cycle(radius_candidate: sp.Expr, cos_candidate: sp.Expr, *, cases: Sequence[Mapping] = (
+        {"penalty": "l0", "lam": 0.01, "beta": 1.0, "eta": 0.5, "k": 4},
+        {"penalty": "tl1", "lam": 0.01, "beta": 1.0, "eta": 0.5, "k": 4, "a": 0.5},
+        {"penalty": "l1", "lam": 0.1, "beta": 1.0, "eta": 0.5, "k": 4},
+        {"penalty": "l0", "lam": 0.01, "beta": 0.5, "eta": 0.6, "k": 2, "ste": "identity"}),
+        w_star: Sequence[float] = (1.0, -0.8, 0.5, 0.25, -0.1, 0.0), seed: int = 31) -> Check:
+    """Unnormalized iteration from random starts: u = 0 at the end, |w| equals the candidate radius and the angle to
+    e the candidate arccos, to 1e-8 (iterates converge to the orbit geometrically)."""
+    rng = np.random.default_rng(seed)
+    ws = np.asarray(w_star, dtype=float)
+    fr = sp.lambdify((fp.eta, fp.beta, c_sym), radius_candidate, "numpy")
+    fc = sp.lambdify((fp.eta, fp.beta, c_sym), cos_candidate, "numpy")
+    ok, rows = True, []
+    for cs in cases:
+        ste = cs.get("ste", "relu")
+        c = coarse_constant(cs["k"], ste)
+        for _ in range(2):
+            w0 = rng.standard_normal(ws.size) * rng.uniform(0.5, 3.0)
+            w, u, _ = iterate_split(ws, cs["k"], cs["penalty"], cs["lam"], cs["beta"], cs["eta"], w0,
+                                    normalize=False, ste=ste, a=cs.get("a"), max_iter=6000)
+            cos_t = float(w @ ws / (np.linalg.norm(w) * np.linalg.norm(ws)))
+            rad, cst = float(fr(cs["eta"], cs["beta"], c)), float(fc(cs["eta"], cs["beta"], c))
+            err = max(abs(np.linalg.norm(w) - rad) / rad, abs(cos_t - cst))
+            ok &= bool(np.all(u == 0)) and err <= 1e-8
+            rows.append(f"{cs['penalty']}: |w|={np.linalg.norm(w):.6f} (orbit {rad:.6f}), cos t={cos_t:.6f} "
+                        f"(orbit {cst:.6f}), |u|={np.linalg.norm(u):.1e}")
+    return Check("numeric", "unnormalized iteration ends on the period-2 orbit with u = 0", ok, "; ".join(rows))
+
+
+def verify_l0_ray(*, w_star: Sequence[float] = (1.0, -0.8, 0.5, 0.25, -0.1, 0.0), k: int = 4, lam: float = 0.01,
+                  beta: float = 1.0, eta: float = 0.5, scale: float = 3.0, seed: int = 32) -> Check:
+    """l0 without normalization from near the ray n e (n = ``scale``): the iterate converges to a point of the ray
+    with n min|e_i| > gamma (u = w != 0): no collapse. Would fail if the ray were not made of fixed points."""
+    rng = np.random.default_rng(seed)
+    ws = np.asarray(w_star, dtype=float)
+    e = ws / np.linalg.norm(ws)
+    w0 = scale * e + 0.02 * rng.standard_normal(ws.size) * (e != 0)
+    w, u, it = iterate_split(ws, k, "l0", lam, beta, eta, w0, normalize=False)
+    n = float(np.linalg.norm(w))
+    ang = float(np.arctan2(np.linalg.norm(w - (w @ e) * e), w @ e))
+    gamma = np.sqrt(2 * lam / beta)
+    ok = it < 20_000 and ang < 1e-7 and np.all((u != 0) == (e != 0)) and n * np.min(np.abs(e[e != 0])) > gamma
+    return Check("numeric", "l0 without normalization: a start near the ray n e converges to a nonzero fixed point "
+                 "on the ray (u = w != 0)", bool(ok), f"{it} iterations, |w| = {n:.6f} (start {np.linalg.norm(w0):.4f})"
+                 f", angle {ang:.1e}, |u|_0 = {int(np.sum(u != 0))}, n min|e_i| = {n * np.min(np.abs(e[e != 0])):.4f}"
+                 f" vs gamma = {gamma:.4f}")
+
+
+def verify_no_nonzero_fixed_point(penalty: str, *, w_star: Sequence[float] = (1.0, -0.8, 0.5, 0.25, -0.1, 0.0),
+                                  k: int = 4, lam: float = 0.01, beta: float = 1.0, a: float = 0.5,
+                                  n_starts: int = 4, seed: int = 33) -> Check:
+    """Without normalization: from starts at several scales (including n e, n large) the norm falls below
+    2 eta c/(2 - eta beta) + lam/beta: no nonzero fixed point holds the iterate (l1, TL1)."""
+    rng = np.random.default_rng(seed)
+    ws = np.asarray(w_star, dtype=float)
+    e = ws / np.linalg.norm(ws)
+    eta = 0.5
+    c = coarse_constant(k, "relu")
+    bound = 2 * eta * c / (2 - eta * beta) + lam / beta
+    finals = []
+    starts = [3.0 * e] + [rng.standard_normal(ws.size) * rng.uniform(0.5, 3.0) for _ in range(n_starts - 1)]
+    for w0 in starts:
+        w, _, _ = iterate_split(ws, k, penalty, lam, beta, eta, w0, normalize=False, a=a, max_iter=8000)
+        finals.append(float(np.linalg.norm(w)))
+    ok = max(finals) <= bound
+    return Check("numeric", f"{penalty} without normalization: |w| collapses to the O(eta c) scale from every start "
+                 "(including 3 e)", ok, f"final |w| = {', '.join(f'{f:.4f}' for f in finals)}; bound {bound:.4f}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Derivations.
+def _tau_derived(lam: float, beta: float, c: float, r_p: float) -> float:
+    return lam / c + lam / (beta * r_p)
+
+
+_COLLAPSE_LATEX = r"""
+Without normalization, a fixed point satisfies $c(\hat w - e) + \beta(w - u) = 0$, $u = \mathrm{prox}(w)$.
+With $v = \hat w$, $n = |w|$: a kept $\ell_1$ coordinate has $\beta(w_i - u_i) = \lambda\,\mathrm{sign}\,w_i$, hence
+$v_i = e_i - (\lambda/c)\,\mathrm{sign}\,e_i$ (the other sign is inconsistent) and $|v_i| = |e_i| - \lambda/c$;
+a zeroed one has $v_i = c\,e_i/(c + \beta n)$. In both cases $|v_i| < |e_i|$ (or $v_i = e_i = 0$), so
+$|v| < |e| = 1$: no fixed point with $w\ne0$ for $\lambda>0$ (TL1 the same, with $\lambda\rho_a'(|u_i|) > 0$).
+For $\ell_0$ the kept coordinates feel no penalty ($u_i = w_i$), and $w = n e$ with
+$n\min_{e_i\ne0}|e_i| > \sqrt{2\lambda/\beta}$ are fixed points: the collapse claim fails there.
+Moreover $\langle c(\hat w - e), w\rangle = c|w|(1-\cos t)\ge0$. In discrete time, where $u = 0$ the map
+$w\mapsto(1-\eta\beta)w - \eta c(\hat w - e)$ has the period-2 orbit
+$|w| = \eta c/(2-\eta\beta)$, $\cos t = 1 - \eta\beta/2$: the norm shrinks to $O(\eta c)$, not to 0.
+"""
+
+
+def derive_binary_split_collapse() -> Derivation:
+    """Without normalization: no nonzero fixed point for l1/TL1, the l0 ray, and the period-2 orbit."""
+    beta, eta = fp.beta, fp.eta
+    cyc = two_cycle_exprs()
+    # The orbit: apply the map to rho (cos t, sin t) (e = e1) and compare with the mirror image.
+    ct = cyc["cos_t"]
+    st = sp.sqrt(1 - ct**2)
+    r_ = cyc["radius"]
+    img = [(1 - eta * beta) * r_ * ct - eta * c_sym * (ct - 1), (1 - eta * beta) * r_ * st - eta * c_sym * st]
+    pts = [{eta: sp.Rational(1, 2), beta: 1, c_sym: sp.Rational(1, 10)}, {eta: sp.Rational(3, 5), beta: sp.Rational(
+        1, 2), c_sym: sp.Rational(3, 10)}]
+    checks = (
+        Check("symbolic", "l1 kept coordinate: |v_i|^2 - e_i^2 < 0 (|e_i| = lam/c + delta, |v_i| = delta)",
+              bool(sp.simplify(delta**2 - (_lam_p / c_sym + delta) ** 2).is_negative), "is_negative: True"),
+        Check("symbolic", "zeroed coordinate: (c x/(c + beta n))^2 - x^2 < 0",
+              bool(sp.factor(sp.simplify((c_sym * x / (c_sym + fp.beta * n_sym)) ** 2 - x**2)).is_negative),
+              "is_negative: True"),
+        symbolic_zero(img[0] - r_ * ct, "period-2 orbit: first component of F(w_1) equals that of the mirror image",
+                      numeric_points=pts),
+        symbolic_zero(img[1] + r_ * st, "period-2 orbit: second component of F(w_1) is minus that of w_1",
+                      numeric_points=pts),
+        verify_two_cycle(cyc["radius"], cyc["cos_t"]),
+        verify_no_nonzero_fixed_point("l1"),
+        verify_no_nonzero_fixed_point("tl1"),
+        verify_l0_ray(),
+    )
+    statement = {"orbit_radius": cyc["radius"], "orbit_cos_t": cyc["cos_t"],
+                 "radial_component": c_sym * n_sym * (1 - sp.cos(sp.Symbol("t"))),
+                 "l0_ray_condition": sp.StrictGreaterThan(n_sym * x, fp.limit_map_l0_exprs()["gamma"])}
+    return Derivation("binary_split_collapse", "Split iteration with the coarse gradient, without normalization",
+                      statement, checks, _COLLAPSE_LATEX, (TARGET, "prox convention of THEORY.md s.3",
+                                                           "expected (population) coarse gradient"))
+
+
+_LIMIT_LATEX = r"""
+With the normalization after each $w$-update, a fixed point has $w - \eta(c(w-e) + \beta(w-u)) = \nu w$, $\nu>0$,
+$|w|=1$; with $\kappa = (1-\nu)/\eta$: $(c - \kappa + \beta)w = c\,e + \beta u$, the ReLU-case equation with
+$s = c$, $q = c-\kappa$, $w^*\to e$, closed by $|w| = 1$. With $r' = c/q$:
+$$\ell_1:\ \bar u = \mathrm{soft}(r'e,\bar\mu) = r'\,\mathrm{soft}(e,\tau),\qquad
+\tau = \frac{\bar\mu}{r'} = \frac{\lambda}{c} + \frac{\lambda}{\beta r'};$$
+$\ell_0$: $\bar u_i = r'e_i$ on $\{r'|e_i| > \sqrt{2\lambda/\beta}\}$ (zeroed self-consistent up to
+$\sqrt{2\lambda/\beta}(1+\beta/q)$: a band); TL1: $u + \bar\mu\rho_a'(u) = r'e_i$ on the kept coordinates.
+Coordinatewise $q|w_i| \le c|e_i|$, so $q\le c$, $r'\ge1$ and $\tau\le\lambda(1/c + 1/\beta)$. Error estimates:
+$|\bar u/r' - e|_\infty \le \tau$, $|\bar u/r' - e|_2 \le \tau\sqrt{|\mathrm{supp}\,e|}$. If $\ell_0$ keeps every
+$e_i\ne0$ then $r' = 1$ and $\bar u = e$ exactly.
+"""
+
+
+def derive_binary_split_fixed_points() -> Derivation:
+    """Limit of the normalized split iteration: l1 (r' soft(e, tau)), l0 (support), TL1, and error estimates."""
+    st = _normalized_steps()
+    lam, beta, q = fp.lam, fp.beta, fp.q
+    r_p, tau = st["r_prime"], st["tau"]
+    soft = [(st["u_kept_l1"] - sg * r_p * (x - tau)).subs(e_i, sg * x) for sg in (1, -1)]
+    checks = [
+        symbolic_zero(st["w_fixed"] - st["relu_form"], "normalized fixed point (c - kappa + beta) w = c e + beta u is "
+                      "the ReLU-case stationarity equation at s = c, q = c - kappa, w* -> e"),
+        symbolic_zero(st["mu_bar"] - r_p * tau, "mu_bar = r' tau with tau = lam/c + lam/(beta r') (THEORY s.6)"),
+        fp._all_zero([sp.simplify(e_.subs(fp.s, c_sym)) for e_ in soft],
+                     "l1 kept coordinate: u = r' sign(e_i)(|e_i| - tau), i.e. u_bar = r' soft(e, tau)"),
+        Check("symbolic", "q|w_i| <= c|e_i| on both l1 branches (so q <= c, r' >= 1)",
+              bool(sp.simplify(c_sym * x - (c_sym * x - lam)).subs(lam, _lam_p).is_positive)
+              and bool(sp.simplify(c_sym * x - q * c_sym * x / (q + beta)).is_positive),
+              "c x - (c x - lam) = lam > 0; c x - q c x/(q + beta) = beta c x/(q + beta) > 0"),
+        symbolic_zero(sp.sqrt(sp.Integer(1)) - st["u_kept_l0"].subs({e_i: x, fp.s: c_sym, q: c_sym}) / x,
+                      "l0 with every e_i != 0 kept: |w| = r'|e| = 1 forces r' = 1 (q = c), u_bar = e"),
+        verify_normalized_limit(predicted_binary_limit),
+        verify_l1_soft_form(_tau_derived),
+        verify_error_estimates(_tau_derived),
+    ]
+    statement = {"w_fixed": st["w_fixed"], "r_prime": r_p, "tau": tau, "mu_bar": st["mu_bar"],
+                 "u_kept_l1": st["u_kept_l1"], "l0_kept_edge": st["l0_kept_edge"],
+                 "l0_zeroed_edge": st["l0_zeroed_edge"], "tl1_kept_equation": st["tl1_kept_equation"]}
+    return Derivation("binary_split_fixed_points", "Limit of the normalized split iteration with the coarse gradient",
+                      statement, tuple(checks), _LIMIT_LATEX, (TARGET, NORMALIZATION,
+                                                               "prox convention of THEORY.md s.3",
+                                                               "expected (population) coarse gradient"))
