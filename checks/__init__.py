@@ -1,1 +1,10 @@
-"""checks package (see README)."""
+"""The theorems of THEORY.md as named, Hypothesis-driven executable checks.
+
+``checks.run(names=None, profile="quick")`` returns a list of :class:`CheckResult`; ``python -m checks`` prints a
+table and exits non-zero on any failure. Each check lives in :mod:`checks.catalog` with its statement, its strategy
+and the ingredients a mutation test can swap for a deliberate mistake.
+"""
+
+from .framework import CheckResult, CheckSpec, Outcome, replay, run, run_check
+
+__all__ = ["CheckResult", "CheckSpec", "Outcome", "replay", "run", "run_check"]

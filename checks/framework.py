@@ -21,6 +21,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable, UnsatisfiedAssumption
 
 PROFILES = ("quick", "thorough")
 
@@ -73,6 +74,7 @@ class CheckResult:
     reproduce: str | None
     seconds: float
     error: str | None = None
+    rejected: int = 0
 
 
 REGISTRY: dict[str, CheckSpec] = {}
@@ -146,10 +148,15 @@ def run_check(
     ingr.update(overrides or {})
     n = max_examples if max_examples is not None else spec.max_examples[profile]
 
-    state: dict[str, Any] = {"tried": 0, "worst": 0.0, "worst_detail": "", "failing": None}
+    state: dict[str, Any] = {"tried": 0, "rejected": 0, "worst": 0.0, "worst_detail": "", "failing": None}
 
     def prop(example: Any) -> None:
-        out = spec.prop(example, ingr)
+        try:
+            out = spec.prop(example, ingr)
+        except UnsatisfiedAssumption:
+            # The property declined the example (outside the check's documented scope); counted, not hidden.
+            state["rejected"] += 1
+            raise
         state["tried"] += 1
         if not out.discrepancy <= state["worst"] or state["tried"] == 1:
             state["worst"], state["worst_detail"] = out.discrepancy, out.detail
@@ -174,6 +181,9 @@ def run_check(
         passed = state["failing"] is None
     except AssertionError:
         passed = False
+    except Unsatisfiable:
+        passed = False
+        error = "every generated example was outside the check's scope (rejected): nothing was checked"
     except Exception as exc:  # an exception inside a property is a failure, reported with its type
         passed = False
         error = f"{type(exc).__name__}: {exc}"
@@ -194,6 +204,7 @@ def run_check(
         reproduce=reproduce,
         seconds=seconds,
         error=error,
+        rejected=state["rejected"],
     )
 
 

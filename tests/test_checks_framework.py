@@ -51,3 +51,21 @@ def test_bad_profile_and_unknown_ingredient():
         run_check(_spec(lambda x, ing: Outcome(0.0)), profile="slow")
     with pytest.raises(ValueError, match="ingredient"):
         run_check(_spec(lambda x, ing: Outcome(0.0)), overrides={"cube": None})
+
+
+def test_rejected_examples_are_counted_and_all_rejected_fails():
+    from hypothesis import reject
+
+    def half(x, ing):
+        if x < 0:
+            reject()
+        return Outcome(0.0)
+
+    res = run_check(_spec(half))
+    assert res.passed and res.rejected > 0 and res.examples > 0
+
+    def never(x, ing):
+        reject()
+
+    res = run_check(_spec(never))
+    assert not res.passed and "rejected" in res.error

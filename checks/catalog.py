@@ -1,0 +1,12 @@
+"""Every registered check, by importing the modules that define them.
+
+Import order is table order, which follows the numbering of issue 4 (closed forms, prox, descent, limit map, small
+lambda, rate, angle, initialization), then the binary-activation checks.
+"""
+
+import importlib
+
+MODULES = ("closed_forms", "prox", "descent", "limit_map", "small_lambda", "rate", "angle", "initialization")
+
+for _name in MODULES:
+    importlib.import_module(f"{__package__}.{_name}")
