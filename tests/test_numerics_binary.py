@@ -69,7 +69,7 @@ def test_expected_coarse_grad_matches_monte_carlo(mc, ste):
 
 @pytest.mark.parametrize("mutation", ["swap_ste", "teacher_not_normalized", "sign", "drop_cross_terms_wrongly"])
 def test_expected_coarse_grad_mutations_fail(mc, mutation):
-    k, _, w, ws, (_, g_relu, g_id) = mc[0]
+    k, _, w, ws, (_, g_relu, _) = mc[0]
     e, es = w / np.linalg.norm(w), ws / np.linalg.norm(ws)
     c = binary.coarse_coefficient(k, "relu")
     wrong = {"swap_ste": 2 * c * (e - es),                    # identity constant used for the ReLU STE
