@@ -206,6 +206,35 @@ def grad(w: Array, w_star: Array, k: int, *, validate: bool = True) -> Array:
     return ((k + kk / _PI) * w - radial[..., None] * e - (k * (_PI - t) / _PI)[..., None] * w_star) / float(k * k)
 
 
+def _coefficients_fast(xp: Any, w: Array, w_star: Array, ns2: Array, k: int) -> tuple[Array, Array, Array]:
+    """``(q, s, |w|^2)`` for 2-d ``w``, ``w_star`` of shape (B, d) with ``ns2 = |w*|^2`` of shape (B,) (no checks).
+
+    The hot-loop form of :func:`gradient_coefficients` used by :func:`numerics.rvsm.run`: four passes over the
+    (B, d) arrays (two dot products, one projection, one norm) and the rest on (B,) arrays.
+
+    Notes
+    -----
+    With ``p = w . w*`` and the component of ``w`` orthogonal to the teacher ``r = w - (p/|w*|^2) w*``,
+    ``|r| = |w| sin t`` and ``t = atan2(|r| |w*|, p)``: accurate to rounding for every angle (no cancellation near
+    ``t = 0`` or ``pi``, like Kahan's formula of :func:`angle`). Then ``q = c0 - (k |r|/|w| + k^2 - k) |w*| /
+    (pi k^2 |w|)``, ``s = (pi - t)/(k pi)`` for ``w != 0``, and the ``w = 0`` convention ``q = 0``, ``s = c0``
+    with ``c0 = (k + (k^2-k)/pi)/k^2``.
+    """
+    nw2 = xp.vecdot(w, w)
+    p = xp.vecdot(w, w_star)
+    r = w - xp.expand_dims(p / ns2, axis=1) * w_star
+    nr = xp.sqrt(xp.vecdot(r, r))
+    ns = xp.sqrt(ns2)
+    t = xp.atan2(nr * ns, p)
+    kk = float(k * k - k)
+    c0 = (k + kk / _PI) / float(k * k)
+    pos = nw2 > 0
+    nw = xp.sqrt(xp.where(pos, nw2, xp.ones_like(nw2)))
+    q = xp.where(pos, c0 - (k * nr / nw + kk) * ns / (_PI * nw) / float(k * k), xp.zeros_like(nw))
+    s = xp.where(pos, (_PI - t) / (k * _PI), xp.zeros_like(t) + c0)
+    return q, s, nw2
+
+
 def lipschitz_estimate(w_star: Array, k: int, *, validate: bool = True) -> Array:
     """Local smoothness constant of ``l`` at the teacher: the largest Hessian eigenvalue at ``w*``.
 

@@ -304,24 +304,58 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
 
         def loss_fn(wa: Array, st: dict) -> Array:
             return model._loss_and_grad_shared(xp, zf, wa, st["y"], n, k)[0]
+        coef_fn = None
     else:
         y = None
+        grad_fn = None
 
-        def grad_fn(wa: Array, st: dict) -> Array:
-            return population.grad(wa, st["ws"], k, validate=False)
+        def coef_fn(wa: Array, st: dict) -> tuple[Array, Array]:
+            q, s, _ = population._coefficients_fast(xp, wa, st["ws"], st["ns2"], k)
+            return q, s
 
         def loss_fn(wa: Array, st: dict) -> Array:
             return population.loss(wa, st["ws"], k, validate=False)
 
+    # lam = 0 gives u = w exactly (plain gradient descent), independent of the penalty's behaviour at mu = 0. Which
+    # trials have lam = 0 is decided once on the host: "none", "all" or "mixed" (then a per-row where).
+    lam_zero = np.asarray(_to_numpy(lam_v == 0), dtype=bool).reshape(-1)
+    lam_mode = "all" if lam_zero.all() else ("none" if not lam_zero.any() else "mixed")
+    mu_host = np.asarray(_to_numpy(mu_v), dtype=np.float64).reshape(-1)
+    # One mu for every trial (the usual case): a 0-d array, so that the prox broadcasts a scalar, not a column.
+    mu_shared = mu_v[0] if bool(np.all(mu_host == mu_host[0])) else None
+
     if isinstance(pen, penalties.Penalty):
-        def prox_fn(x: Array, mu: Array) -> Array:
-            return pen.prox(x, mu, validate=False)  # mu validated above (lam >= 0, beta > 0)
+        def prox_fn(x: Array, st: dict) -> Array:
+            # mu validated above (lam >= 0, beta > 0)
+            return pen.prox(x, st["mu"] if mu_shared is None else mu_shared, validate=False)
     else:
-        prox_fn = pen.prox
+        def prox_fn(x: Array, st: dict) -> Array:
+            return pen.prox(x, st["mu"])
 
     def prox(wa: Array, st: dict) -> Array:
-        # lam = 0: u = w exactly (plain gradient descent), independent of the penalty's behaviour at mu = 0.
-        return xp.where(xp.expand_dims(st["lam"] == 0, axis=1), wa, prox_fn(wa, st["mu"]))
+        if lam_mode == "all":
+            return wa
+        ua = prox_fn(wa, st)
+        if lam_mode == "mixed":
+            ua = xp.where(xp.expand_dims(st["lam"] == 0, axis=1), wa, ua)
+        return ua
+
+    def col(v: Array) -> Array:
+        return xp.expand_dims(v, axis=1)
+
+    def w_step(wa: Array, ua: Array, st: dict) -> Array:
+        """The w-update w^{t+1} = w^t - eta (grad l(w^t) + beta (w^t - u^t)) of the active rows of ``st``.
+
+        A gradient model plugs in either as ``coef_fn`` (grad l(w) = q w - s w*, per-row q and s: the update is
+        then three (B, d) terms, (1 - eta (q + beta)) w + eta s w* + eta beta u, also where lam = 0 so that a trial
+        computes the same whether or not it is batched with others) or as ``grad_fn`` (the gradient array itself).
+        """
+        eta_r = st["eta"]
+        if coef_fn is not None:
+            q, s = coef_fn(wa, st)
+            return col(1.0 - eta_r * (q + st["beta"])) * wa + col(eta_r * s) * st["ws"] + col(st["eb"]) * ua
+        g = grad_fn(wa, st)
+        return wa - col(eta_r) * (g + col(st["beta"]) * (wa - ua))
 
     def metrics(st: dict) -> tuple[Array, Array, Array, Array]:
         wa, ua = st["w"], st["u"]
@@ -334,10 +368,10 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
 
     # Working state of the active trials (rows in working order; `order` maps them to the original trials).
     st: dict[str, Any] = {"w": w, "ws": ws, "lam": lam_v, "beta": beta_v, "eta": eta_v, "mu": mu_v,
+                          "ns2": xp.vecdot(ws, ws), "eb": eta_v * beta_v,
                           "step": xp.full((B,), math.nan, dtype=dtype, device=dev),
                           "it": xp.zeros((B,), dtype=xp.int64, device=dev),
-                          "done": xp.zeros((B,), dtype=xp.bool, device=dev),
-                          "bad": xp.zeros((B,), dtype=xp.int64, device=dev)}
+                          "done": xp.zeros((B,), dtype=xp.bool, device=dev)}
     if y is not None:
         st["y"] = y
     st["u"] = prox(w, st)
@@ -345,7 +379,7 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
     retired: list[dict[str, Any]] = []  # finished trials removed from the working set
     rec_iter: list[int] = []
     rec_vals: list[tuple[Array, ...]] = []
-    row_keys = ("w", "ws", "lam", "beta", "eta", "mu", "step", "it", "done", "bad", "u")
+    row_keys = ("w", "ws", "lam", "beta", "eta", "mu", "ns2", "eb", "step", "it", "done", "u")
 
     def gather_full(active_vals: list[Array], retired_key: str | None, retired_vals: list[Array]) -> list[Array]:
         """Reassemble per-trial arrays (active rows + retired rows) into the original trial order."""
@@ -367,16 +401,32 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
     if record_every is not None:
         record(0)
 
-    def raise_divergence() -> None:
-        bad = _to_numpy(st["bad"])
-        rows = np.nonzero(bad > 0)[0]
-        row = rows[np.argmin(bad[rows])]
-        trial = int(order[row])
-        idx = xp.asarray(np.asarray([row]), device=dev)
-        ws_r, beta_r, eta_r = (_take(xp, st[key], idx) for key in ("ws", "beta", "eta"))
+    # Divergence is checked at housekeeping only (every _HOUSEKEEPING_EVERY iterations): the iterates of the last
+    # check (`ck`, finite) are kept, and when a row is found non-finite its iterations since then are replayed
+    # (rows are independent) to find the first non-finite iterate.
+    ck: dict[str, Any] = {"t": 0, "w": st["w"], "u": st["u"]}
+
+    def nonfinite_rows(wa: Array) -> np.ndarray:
+        return np.nonzero(~np.asarray(_to_numpy(xp.all(xp.isfinite(wa), axis=-1)), dtype=bool).reshape(-1))[0]
+
+    def raise_divergence(rows: np.ndarray, t_now: int) -> None:
+        idx = xp.asarray(rows, device=dev)
+        sub = {key: _take(xp, st[key], idx) for key in row_keys}
+        sub["w"], sub["u"] = _take(xp, ck["w"], idx), _take(xp, ck["u"], idx)
+        if y is not None:
+            sub["y"] = _take(xp, st["y"], idx, axis=1)
+        first = np.zeros(rows.size, dtype=np.int64)
+        for tt in range(ck["t"] + 1, t_now + 1):
+            sub["w"] = w_step(sub["w"], sub["u"], sub)
+            sub["u"] = prox(sub["w"], sub)
+            first[(first == 0) & np.isin(np.arange(rows.size), nonfinite_rows(sub["w"]))] = tt
+        first[first == 0] = t_now  # (not reproduced: report the check's iteration)
+        j = int(np.argmin(first))
+        row_x = xp.asarray(np.asarray([rows[j]]), device=dev)
+        ws_r, beta_r, eta_r = (_take(xp, st[key], row_x) for key in ("ws", "beta", "eta"))
         L = _to_numpy(population.lipschitz_estimate(ws_r, k)).reshape(-1)[0]
         stable = 2.0 / (float(L) + float(_to_numpy(beta_r)[0]))
-        raise DivergenceError(trial, int(bad[row]), float(_to_numpy(eta_r)[0]), stable)
+        raise DivergenceError(int(order[rows[j]]), int(first[j]), float(_to_numpy(eta_r)[0]), stable)
 
     use_tol = tol is not None
     t0 = time.monotonic()
@@ -385,12 +435,13 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
     with np.errstate(all="ignore"):
         while t < iters:
             wa, ua = st["w"], st["u"]
-            g = grad_fn(wa, st)
-            wn = wa - xp.expand_dims(st["eta"], axis=1) * (g + xp.expand_dims(st["beta"], axis=1) * (wa - ua))
+            wn = w_step(wa, ua, st)
             un = prox(wn, st)
-            diff = wn - wa
-            step = xp.sqrt(xp.sum(diff * diff, axis=-1))
             t += 1
+            need_step = use_tol or (record_every is not None and (t % record_every == 0 or t == iters))
+            if need_step:
+                diff = wn - wa
+                step = xp.sqrt(xp.vecdot(diff, diff))
             if use_tol:
                 moving = xp.logical_not(st["done"])
                 m2 = xp.expand_dims(moving, axis=1)
@@ -399,18 +450,16 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
                 st["step"] = xp.where(moving, step, st["step"])
                 st["it"] = xp.where(moving, xp.asarray(t, dtype=xp.int64, device=dev), st["it"])
                 st["done"] = xp.logical_or(st["done"], step < tol)
-                nonfinite = xp.logical_and(moving, xp.logical_not(xp.isfinite(step)))
             else:
-                st["w"], st["u"], st["step"] = wn, un, step
-                st["it"] = xp.full_like(st["it"], t)
-                nonfinite = xp.logical_not(xp.isfinite(step))
-            st["bad"] = xp.where(xp.logical_and(nonfinite, st["bad"] == 0),
-                                 xp.asarray(t, dtype=xp.int64, device=dev), st["bad"])
+                st["w"], st["u"] = wn, un
+                if need_step:
+                    st["step"] = step
             if record_every is not None and t % record_every == 0:
                 record(t)
             if t % _HOUSEKEEPING_EVERY == 0 or t == iters:
-                if bool(xp.any(st["bad"] > 0)):
-                    raise_divergence()
+                bad_rows = nonfinite_rows(st["w"])
+                if bad_rows.size:
+                    raise_divergence(bad_rows, t)
                 if use_tol:
                     done = _to_numpy(st["done"])
                     n_done, n_act = int(done.sum()), int(done.size)
@@ -434,11 +483,14 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
                         if y is not None:
                             st["y"] = _take(xp, st["y"], keep_x, axis=1)
                         order = order[keep]
+                ck = {"t": t, "w": st["w"], "u": st["u"]}
                 if progress and time.monotonic() - last_print >= _PROGRESS_SECONDS:
                     last_print = time.monotonic()
                     n_act = int(order.size)
                     print(f"rvsm: iteration {t}/{iters}, active trials {n_act}/{B}, elapsed {last_print - t0:.1f} s",
                           file=sys.stderr, flush=True)
+    if not use_tol:
+        st["it"] = xp.full_like(st["it"], t)
     if record_every is not None and rec_iter[-1] != t:
         record(t)
 
