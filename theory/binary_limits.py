@@ -249,7 +249,9 @@ def predicted_binary_limit(w_star: np.ndarray, k: int, penalty: str, lam: float,
         ok = bool(np.all(kept_ok[mask]) and np.all(zeroed_ok[~mask]))
         return w, u, ok
 
-    qs = c * np.geomspace(1e-6, 1.0, n_grid)
+    # q <= c is derived, with equality when no coordinate is shrunk (l0 keeping every e_i != 0): the grid reaches
+    # slightly past c so that a root at q = c is bracketed.
+    qs = c * np.geomspace(1e-6, 1.01, n_grid)
     cache = [at(q) for q in qs]
     solutions = []
     for mask in masks:
