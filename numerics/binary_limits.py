@@ -29,8 +29,9 @@ l0 (``gamma = sqrt(2 mu)``): kept ``u_i = w_i = r' e*_i`` iff ``r'|e*_i| > gamma
 ``r'|e*_i| <= gamma (1 + beta r'/c)``; both in the band between. TL1: the cubic root, band possible.
 With no kept coordinate the fixed point is ``w_bar = e*``, ``u_bar = 0``, ``nu = c`` (valid iff every
 ``|e*_i| <= threshold(mu)``). Otherwise ``r'`` solves the scalar equation ``|w_bar(r')| = 1`` (found by bisection in
-``log r'``; ``|w_bar(r')|`` increases from 0 to infinity), and the kept set is chosen by the same active-set loop as
-:func:`numerics.limits.predict`.
+``log r'``; ``|w_bar(r')|`` increases from 0 to infinity), and the kept set is chosen among the nested supports
+(top-m coordinates of ``|e*|``; a self-consistent support is always one of them, since at a given ``r'`` both
+conditions are monotone in ``|e*_i|``): the largest self-consistent one (``band="keep"``) or the smallest.
 """
 
 from __future__ import annotations
@@ -50,8 +51,6 @@ __all__ = ["BinaryLimitPrediction", "predict_binary"]
 
 _CONSISTENCY_RTOL = 1e-9  # as numerics.limits: rounding of the TL1 root vs a genuinely different value
 _BISECTION_STEPS = 200  # in log r'; stops early once the bracket stops shrinking (full double precision)
-_ACTIVE_SET_ROUNDS = 24
-_PREFERRED_ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,7 @@ class BinaryLimitPrediction:
     support, band, kept_ok, zeroed_ok, consistent : ndarray of bool (..., d)
         As in :class:`numerics.limits.LimitPrediction`.
     converged : ndarray of bool (...)
-        The scalar solve met its tolerance and the active-set loop settled.
+        The scalar solve met its tolerance and (without ``support``) a self-consistent support was found.
     residual : ndarray (...)
         Recomputed from ``w_bar``: ``max(| |w_bar| - 1 |, |P_perp (c (w_bar - e*) + beta (w_bar - prox(w_bar)))|_inf)``,
         ``P_perp`` the projection orthogonal to ``w_bar``: the fixed-point residual of the normalized iteration.
@@ -169,6 +168,29 @@ def _solve_rp(pen: Penalty, es: np.ndarray, c: float, lam: np.ndarray, beta: np.
     return rp, err
 
 
+def _evaluate(pen: Penalty, es: np.ndarray, c: float, lam: np.ndarray, beta: np.ndarray, rp: np.ndarray,
+              sp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The point ``(w, u)`` of support ``sp`` solved with ``r'``, and both candidates' self-consistency per coordinate.
+
+    A row with an empty support is the all-zeroed point ``w = e*``, ``u = 0``, ``nu = c``; its kept candidates use
+    ``r' = c/(c - beta)`` (none when ``c <= beta``: a kept coordinate of the sign of ``e*_i`` needs ``nu > beta``).
+    """
+    mu = lam / beta
+    thr = pen.threshold(mu, validate=False)[:, None]
+    empty = ~np.any(sp, axis=1)
+    with np.errstate(all="ignore"):
+        r_eval = np.where(empty, np.where(c > beta, c / (c - beta), np.nan), rp)
+        valid = np.isfinite(r_eval) & (r_eval > 0)
+        u_k, w_k, exists, w_z = _branches(pen, es, c, np.where(valid, r_eval, 1.0), lam, beta)
+        w_z = np.where(empty[:, None], es, w_z)
+        kept_ok = exists & (es != 0) & valid[:, None] & (np.abs(w_k) > thr) & (
+            np.abs(pen.shrink(w_k, mu, validate=False) - u_k) <= _CONSISTENCY_RTOL * (np.abs(u_k) + mu[:, None]))
+        zero_ok = np.abs(w_z) <= thr
+    w = np.where(sp, w_k, w_z)
+    u = np.where(sp, u_k, 0.0)
+    return w, u, kept_ok, zero_ok
+
+
 def predict_binary(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: Any, *, ste: str = "relu",
                    a: float | None = None, band: str = "keep", support: Any = None,
                    tol: float = 1e-12) -> BinaryLimitPrediction:
@@ -189,7 +211,8 @@ def predict_binary(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: 
     a : float, optional
         TL1 parameter (with ``penalty="tl1"`` by name).
     band : {"keep", "zero"}
-        Branch of a coordinate where both are self-consistent (l0 / TL1 band); see :func:`numerics.limits.predict`.
+        Which fixed point when several exist (the l0 / TL1 band): the one with the largest self-consistent support
+        (``"keep"``) or the smallest (``"zero"``). The iteration picks one by its path.
     support : bool array (d,) or like ``w_star``, optional
         Fix the kept set (e.g. the one a simulation reached); must be False where ``w* = 0``.
     tol : float
@@ -237,7 +260,6 @@ def predict_binary(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: 
     n = es.shape[0]
     nz = es != 0
     mu = lam_b / beta_b
-    thr = pen.threshold(mu, validate=False)[:, None]
     fixed = support is not None
     if fixed:
         sup = _to_numpy(support, "support")
@@ -249,61 +271,39 @@ def predict_binary(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: 
         if np.any(sup & ~nz):
             raise ValueError("support must be False where w_star is 0 (those coordinates have u = w = 0)")
 
-    def candidates(rp: np.ndarray, sp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Kept/zeroed candidates at the point of support ``sp`` solved with r'. A row with an empty support is at
-        the all-zeroed point ``w = e*``, ``nu = c``, whose kept candidates use ``r' = c/(c - beta)`` (none when
-        ``c <= beta``: a kept coordinate would need ``nu > beta``)."""
-        empty = ~np.any(sp, axis=1)
-        with np.errstate(all="ignore"):
-            r_eval = np.where(empty, np.where(c > beta_b, c / (c - beta_b), np.nan), rp)
-            valid = np.isfinite(r_eval) & (r_eval > 0)
-            u_k, w_k, exists, w_z = _branches(pen, es, c, np.where(valid, r_eval, 1.0), lam_b, beta_b)
-            w_z = np.where(empty[:, None], es, w_z)
-            kept_ok = exists & nz & valid[:, None] & (np.abs(w_k) > thr) & (
-                np.abs(pen.shrink(w_k, mu, validate=False) - u_k) <= _CONSISTENCY_RTOL * (np.abs(u_k) + mu[:, None]))
-            zero_ok = np.abs(w_z) <= thr
-        return u_k, w_k, kept_ok, zero_ok
-
-    def rule(kept_ok: np.ndarray, zero_ok: np.ndarray) -> np.ndarray:
-        return kept_ok if band == "keep" else kept_ok & ~zero_ok
-
-    if not fixed:
-        # start at the lam = 0 answer r' = 1 (w = u = e*)
-        _, _, kept_ok, zero_ok = candidates(np.ones(n), np.ones((n, d), dtype=bool))
-        sup = rule(kept_ok, zero_ok)
-    rp, err = _solve_rp(pen, es, c, lam_b, beta_b, sup)
-    sup_solved = sup.copy()
-    settled = np.ones(n, dtype=bool)
-    if not fixed:
-        repair = np.zeros(n, dtype=bool)
-        for rnd in range(_ACTIVE_SET_ROUNDS):
-            _, _, kept_ok, zero_ok = candidates(rp, sup)
-            # preferred rule first, then (for rows that keep changing) flip only inconsistent coordinates
-            new = np.where(repair[:, None], np.where(sup, kept_ok, ~zero_ok), rule(kept_ok, zero_ok))
-            changed = np.any(new != sup, axis=1)
-            settled = ~changed
-            if not changed.any():
-                break
-            if rnd + 1 >= _PREFERRED_ROUNDS:
-                repair |= changed
-            sup = np.where(changed[:, None], new, sup)
-            rp_new, err_new = _solve_rp(pen, es, c, lam_b, beta_b, sup)
-            rp = np.where(changed, rp_new, rp)
-            err = np.where(changed, err_new, err)
-            sup_solved = np.where(changed[:, None], sup, sup_solved)
-    sup = sup_solved
-    empty = ~np.any(sup, axis=1)
-    converged = (err <= tol) & settled
+    if fixed:
+        rp, err = _solve_rp(pen, es, c, lam_b, beta_b, sup)
+        w, u, kept_ok, zero_ok = _evaluate(pen, es, c, lam_b, beta_b, rp, sup)
+        converged = err <= tol
+    else:
+        # the consistent supports are nested: at a given r' both the kept and the zeroed conditions are monotone in
+        # |e*_i|, so a self-consistent support is a top-m set of |e*|. Solve every m = 0..d at once (stacked rows).
+        rank = np.empty((n, d), dtype=np.int64)
+        rank[np.arange(n)[:, None], np.argsort(-np.abs(es), axis=1, kind="stable")] = np.arange(d)
+        m = np.arange(d + 1)
+        sup_all = (rank[:, None, :] < m[None, :, None]) & nz[:, None, :]  # (n, d+1, d)
+        rows = np.repeat(np.arange(n), d + 1)
+        sp = sup_all.reshape(n * (d + 1), d)
+        rp_all, err_all = _solve_rp(pen, es[rows], c, lam_b[rows], beta_b[rows], sp)
+        w_all, u_all, ko_all, zo_all = _evaluate(pen, es[rows], c, lam_b[rows], beta_b[rows], rp_all, sp)
+        cons = np.where(sp, ko_all, zo_all).reshape(n, d + 1, d)
+        ok_all = np.all(cons, axis=2) & (err_all <= tol).reshape(n, d + 1) & (m[None, :] <= nz.sum(1)[:, None])
+        n_bad = np.sum(~cons, axis=2) + np.where(ok_all, 0, 1)
+        if band == "keep":
+            pick = np.where(ok_all.any(1), d - np.argmax(ok_all[:, ::-1], axis=1), np.argmin(n_bad, axis=1))
+        else:
+            pick = np.where(ok_all.any(1), np.argmax(ok_all, axis=1), np.argmin(n_bad, axis=1))
+        idx = np.arange(n) * (d + 1) + pick
+        sup, rp, err = sp[idx], rp_all[idx], err_all[idx]
+        w, u, kept_ok, zero_ok = w_all[idx], u_all[idx], ko_all[idx], zo_all[idx]
+        converged = (err <= tol) & ok_all.any(1)
 
     with np.errstate(all="ignore"):
-        w, u = _point(pen, es, c, np.where(empty, 1.0, rp), lam_b, beta_b, sup)
-        w = np.where(empty[:, None], es, w)
-        u = np.where(empty[:, None], 0.0, u)
+        empty = ~np.any(sup, axis=1)
         nu = np.sum(w * (c * es + beta_b[:, None] * u), axis=1)
         r = np.where(empty, c / (nu - beta_b), rp)
         mu_bar = mu * (1.0 + beta_b * r / c)
         tau = mu_bar / r
-        _, _, kept_ok, zero_ok = candidates(rp, sup)
         nw = np.sqrt(np.sum(w * w, axis=1))
         g = c * (w / nw[:, None] - es) + beta_b[:, None] * (w - pen.prox(w, mu, validate=False))
         g_perp = g - np.sum(g * w, axis=1, keepdims=True) * w / (nw * nw)[:, None]
