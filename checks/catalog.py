@@ -6,7 +6,9 @@ lambda, rate, angle, initialization), then the binary-activation checks.
 
 import importlib
 
-MODULES = ("closed_forms", "prox", "descent", "limit_map", "small_lambda", "rate", "angle", "initialization")
+MODULES = (
+    "closed_forms", "prox", "descent", "limit_map", "small_lambda", "rate", "angle", "initialization", "binary",
+)
 
 for _name in MODULES:
     importlib.import_module(f"{__package__}.{_name}")
