@@ -307,7 +307,8 @@ def _scipy_polish(x0: np.ndarray, fun1: Any, tol_abs: float) -> tuple[np.ndarray
 # Public API
 # ----------------------------------------------------------------------------------------------------------------------
 def predict(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: Any, *, a: float | None = None,
-            band: str = "keep", support: Any = None, tol: float = 1e-14) -> LimitPrediction:
+            band: str = "keep", support: Any = None, tol: float = 1e-14, activation: str = "relu",
+            ste: str = "relu") -> Any:
     r"""Predict the limit ``(w_bar, u_bar)`` of RVSM (population gradient) for a teacher ``w*`` (THEORY.md section 5).
 
     Parameters
@@ -336,11 +337,19 @@ def predict(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: Any, *,
     tol : float
         Tolerance of the ``(s, q)`` solve: ``max(|k s - k s(w)|, |k q - k q(w)|) <= tol (1 + (k - 1)/pi)``, the
         factor being the size of the largest term of ``k q`` (so its rounding is covered for every ``k``).
+    activation : {"relu", "binary"}
+        ``"binary"``: the limit of the *normalized* split iteration of the binarized network with the expected coarse
+        gradient (:func:`numerics.rvsm.run` with ``activation="binary", normalize=True``); the call is passed on to
+        :func:`numerics.binary_limits.predict_binary` (with ``tol`` there meaning ``| |w_bar| - 1 |``; its
+        default 1e-12 is used when ``tol`` is left at its default).
+    ste : {"relu", "identity"}
+        Straight-through estimator, with ``activation="binary"`` only.
 
     Returns
     -------
-    LimitPrediction
-        NumPy arrays (see :class:`LimitPrediction`); batch fields have the batch shape (0-d for one teacher).
+    LimitPrediction or BinaryLimitPrediction
+        NumPy arrays (see :class:`LimitPrediction`); batch fields have the batch shape (0-d for one teacher). For
+        ``activation="binary"`` a :class:`numerics.binary_limits.BinaryLimitPrediction`.
 
     Raises
     ------
@@ -373,6 +382,16 @@ def predict(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: Any, *,
     singular. Such trials are returned with
     ``converged = False`` or ``consistent`` not all True, never as a silent answer.
     """
+    if activation not in ("relu", "binary"):
+        raise ValueError(f"activation must be 'relu' or 'binary'; got {activation!r}")
+    if activation == "binary":
+        from numerics.binary_limits import predict_binary
+
+        kw = {} if tol == 1e-14 else {"tol": tol}
+        return predict_binary(w_star, k, penalty, lam, beta, ste=ste, a=a, band=band, support=support, **kw)
+    if ste != "relu":
+        raise ValueError(f"ste={ste!r} needs activation='binary' (the ReLU network uses its own derivative, "
+                         "ste='relu')")
     pen = _resolve_penalty(penalty, a)
     k = check_positive_int("k", k)
     if band not in ("keep", "zero"):

@@ -16,7 +16,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from numerics import model
+from numerics import binary, model
 from numerics._arrays import Array, check_positive_int, check_scalar_or_array, check_teacher, namespace, to_float
 
 __all__ = ["DivergenceError", "History", "RVSMResult", "run"]
@@ -152,7 +152,7 @@ def _take(xp: Any, x: Array, idx: Array, axis: int = 0) -> Array:
 def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: Array, iters: int,
         tol: float | None = None, gradient: str = "population", record_every: int | None = None, *,
         a: float | None = None, n_samples: int | None = None, seed: Any = 0, samples: Any = None,
-        progress: bool = False) -> RVSMResult:
+        progress: bool = False, activation: str = "relu", ste: str = "relu", normalize: bool = False) -> RVSMResult:
     """Run RVSM for one instance or a batch of B instances.
 
     Parameters
@@ -186,6 +186,19 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
         Explicit samples (and labels y of shape (N,) or (N, B); by default y = f(Z; w*)).
     progress : bool
         Print a one-line status to stderr at most every ~2 s.
+    activation : {"relu", "binary"}
+        The network: ReLU (THEORY.md sections 1-5) or the binarized ``sigma(t) = 1{t > 0}`` (section 6,
+        :mod:`numerics.binary`), trained with the coarse gradient: its closed-form expectation
+        (``gradient="population"``) or the sampled coarse gradient on the shared samples (``"empirical"``, labels
+        ``y = f(Z; w*)`` of the binarized teacher unless given). The Lagrangian in the history uses the matching loss.
+    ste : {"relu", "identity"}
+        Straight-through estimator of the binary network (``sigma'`` replaced by ``1{t > 0}`` or by 1). With
+        ``activation="relu"`` only ``"relu"`` is allowed (the ReLU's own derivative, i.e. its true gradient).
+    normalize : bool
+        After each w-update set ``w <- w/|w|`` (then ``u <- prox(w)``); ``w0`` is normalized first and must be
+        nonzero. Only with ``activation="binary"``: its loss and coarse gradient depend on the direction of ``w``
+        only, while the ReLU loss is not scale-invariant (projecting it to the sphere would change its minimizer
+        unless ``|w*| = 1``), so ``activation="relu"`` with ``normalize=True`` raises ``ValueError``.
 
     Returns
     -------
@@ -208,6 +221,11 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
 
     Where lam = 0, u^t = w^t exactly (plain gradient descent on l). Trials of a batch are independent: a batched run
     performs the same floating-point operations per trial as separate runs.
+
+    With ``activation="binary"`` the gradient is the coarse gradient; its expectation is
+    ``c (w/|w| - w*/|w*|)`` (:func:`numerics.binary.expected_coarse_grad`, 0 at ``w = 0`` for the ReLU STE). With
+    ``normalize=True`` the step is ``w^{t+1} = v/|v|``, ``v = w^t - eta (g(w^t) + beta (w^t - u^t))``, and the limit
+    is predicted by :func:`numerics.binary_limits.predict_binary`.
     """
     from numerics import penalties, population
 
@@ -225,6 +243,17 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
     if a is not None:
         check_scalar_or_array("a", a, low=0.0, low_inclusive=False, allowed="a > 0")
     pen = _resolve_penalty(penalty, a)
+    if activation not in ("relu", "binary"):
+        raise ValueError(f"activation must be 'relu' or 'binary'; got {activation!r}")
+    if ste not in binary.STES:
+        raise ValueError(f"ste must be one of {', '.join(repr(v) for v in binary.STES)}; got {ste!r}")
+    if activation == "relu" and ste != "relu":
+        raise ValueError(f"ste={ste!r} needs activation='binary' (the ReLU network uses its own derivative, "
+                         "ste='relu')")
+    if not isinstance(normalize, bool):
+        raise ValueError(f"normalize must be True or False; got {normalize!r}")
+    if normalize and activation != "binary":
+        raise ValueError("normalize=True needs activation='binary' (the ReLU loss is not scale-invariant)")
 
     if not array_api_compat.is_array_api_obj(w0):
         raise ValueError(f"w0 must be an array of shape (d,) or (B, d); got {type(w0).__name__}")
@@ -245,6 +274,11 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
     check_teacher(w_star)
     if not bool(xp.all(xp.isfinite(w0))):
         raise ValueError("w0 must be finite (found NaN or inf)")
+    if normalize:
+        n0 = xp.sqrt(xp.sum(w0 * w0, axis=-1, keepdims=True))
+        if not bool(xp.all(n0 > 0)):
+            raise ValueError("w0 must be nonzero (every row) when normalize=True")
+        w0 = w0 / n0
     lam_a = _as_param("lam", lam, xp, w0, low=0.0, low_inclusive=True, allowed="lam >= 0")
     beta_a = _as_param("beta", beta, xp, w0, low=0.0, low_inclusive=False, allowed="beta > 0")
     eta_a = _as_param("eta", eta, xp, w0, low=0.0, low_inclusive=False, allowed="eta > 0")
@@ -289,7 +323,7 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
         n = int(Z.shape[0])
         zf = xp.reshape(Z, (n * k, d))
         if y is None:
-            y = model.labels(Z, ws)  # (N, B)
+            y = (binary.labels if activation == "binary" else model.labels)(Z, ws)  # (N, B)
         else:
             y = to_float(y, xp, like=w0)
             if y.ndim == 1 and int(y.shape[0]) == n:
@@ -299,12 +333,37 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
                                  f"{tuple(y.shape)}")
             y = xp.asarray(xp.broadcast_to(y, (n, B)), copy=True)
 
-        def grad_fn(wa: Array, st: dict) -> Array:
-            return model._loss_and_grad_shared(xp, zf, wa, st["y"], n, k)[1]
+        if activation == "binary":
+            zsum = xp.sum(Z, axis=1) if ste == "identity" else None
+
+            def grad_fn(wa: Array, st: dict) -> Array:
+                return binary._loss_and_coarse_grad_shared(xp, zf, zsum, wa, st["y"], n, k, ste)[1]
+
+            def loss_fn(wa: Array, st: dict) -> Array:
+                return binary._loss_and_coarse_grad_shared(xp, zf, zsum, wa, st["y"], n, k, ste)[0]
+        else:
+            def grad_fn(wa: Array, st: dict) -> Array:
+                return model._loss_and_grad_shared(xp, zf, wa, st["y"], n, k)[1]
+
+            def loss_fn(wa: Array, st: dict) -> Array:
+                return model._loss_and_grad_shared(xp, zf, wa, st["y"], n, k)[0]
+        coef_fn = None
+    elif activation == "binary":
+        y = None
+        grad_fn = None
+        c_ste = binary.coarse_coefficient(k, ste)
+
+        def coef_fn(wa: Array, st: dict) -> tuple[Array, Array]:
+            # E[coarse gradient] = c (w/|w| - w*/|w*|) = q w - s w* with q = c/|w|, s = c/|w*| (0, 0 at w = 0 for the
+            # ReLU STE; q = 0, s = c/|w*| for the identity STE: numerics.binary.expected_coarse_grad)
+            nw = xp.sqrt(xp.vecdot(wa, wa))
+            pos = nw > 0
+            q = xp.where(pos, c_ste / xp.where(pos, nw, xp.ones_like(nw)), xp.zeros_like(nw))
+            s = c_ste / xp.sqrt(st["ns2"])
+            return q, (xp.where(pos, s, xp.zeros_like(s)) if ste == "relu" else s)
 
         def loss_fn(wa: Array, st: dict) -> Array:
-            return model._loss_and_grad_shared(xp, zf, wa, st["y"], n, k)[0]
-        coef_fn = None
+            return binary.loss(wa, st["ws"], k, validate=False)
     else:
         y = None
         grad_fn = None
@@ -356,6 +415,15 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
             return col(1.0 - eta_r * (q + st["beta"])) * wa + col(eta_r * s) * st["ws"] + col(st["eb"]) * ua
         g = grad_fn(wa, st)
         return wa - col(eta_r) * (g + col(st["beta"]) * (wa - ua))
+
+    def w_update(wa: Array, ua: Array, st: dict) -> Array:
+        """:func:`w_step`, followed by ``w <- w/|w|`` when ``normalize`` (rows with w = 0 are left at 0)."""
+        wn = w_step(wa, ua, st)
+        if not normalize:
+            return wn
+        nw = xp.sqrt(xp.vecdot(wn, wn))
+        pos = nw > 0
+        return xp.where(col(pos), wn / col(xp.where(pos, nw, xp.ones_like(nw))), wn)
 
     def metrics(st: dict) -> tuple[Array, Array, Array, Array]:
         wa, ua = st["w"], st["u"]
@@ -417,7 +485,7 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
             sub["y"] = _take(xp, st["y"], idx, axis=1)
         first = np.zeros(rows.size, dtype=np.int64)
         for tt in range(ck["t"] + 1, t_now + 1):
-            sub["w"] = w_step(sub["w"], sub["u"], sub)
+            sub["w"] = w_update(sub["w"], sub["u"], sub)
             sub["u"] = prox(sub["w"], sub)
             first[(first == 0) & np.isin(np.arange(rows.size), nonfinite_rows(sub["w"]))] = tt
         first[first == 0] = t_now  # (not reproduced: report the check's iteration)
@@ -435,7 +503,7 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
     with np.errstate(all="ignore"):
         while t < iters:
             wa, ua = st["w"], st["u"]
-            wn = w_step(wa, ua, st)
+            wn = w_update(wa, ua, st)
             un = prox(wn, st)
             t += 1
             need_step = use_tol or (record_every is not None and (t % record_every == 0 or t == iters))
