@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from hypothesis import assume
 from hypothesis import strategies as st
 
 from numerics import limits
@@ -112,11 +113,13 @@ def _edges(pred, penalty: str, beta: float, lam: float) -> tuple[float, float]:
 
 
 def place_near_threshold(w_star: tuple[float, ...], k: int, penalty: str, a: float | None, lam: float, beta: float,
-                         index: int, offset: float, edge: int = 0) -> tuple[float, ...]:
+                         index: int, offset: float, edge: int = 0) -> tuple[float, ...] | None:
     """Move coordinate ``index`` of ``w_star`` to ``(1 + offset)`` times a threshold edge of the predicted limit map.
 
     The edge depends on (s, q), which depend on w* itself, so the placement is repeated three times (the map is a
-    contraction in practice; the result is near, not exactly at, the edge).
+    contraction in practice; the result is near, not exactly at, the edge). Returns None where the edge is not
+    defined: the predictor's (s, q) has q <= 0 (large lam k, outside its scope; see numerics.limits.predict), which
+    makes ``mu_bar`` and the edges non-finite.
     """
     w = list(w_star)
     sign = 1.0 if w[index] >= 0 else -1.0
@@ -124,6 +127,8 @@ def place_near_threshold(w_star: tuple[float, ...], k: int, penalty: str, a: flo
         pred = limits.predict(np.asarray(w), k, penalty, lam, beta, a=a)
         low, high = _edges(pred, penalty, beta, lam)
         target = (low, high)[edge]
+        if not (math.isfinite(target) and float(pred.q) > 0):
+            return None
         w[index] = sign * target * (1.0 + offset)
         if not any(v != 0 for v in w):
             w[index] = sign * max(target, 1e-3)
@@ -152,7 +157,9 @@ def instances(
         index = draw(st.integers(0, d - 1))
         offset = draw(st.sampled_from((-1.0, 1.0))) * draw(log_uniform(1e-3, 1e-1))
         edge = draw(st.integers(0, 1))
-        w_star = place_near_threshold(w_star, k, penalty, a, lam, beta, index, offset, edge)
+        placed = place_near_threshold(w_star, k, penalty, a, lam, beta, index, offset, edge)
+        assume(placed is not None)  # counted as a rejected example, never a silent NaN teacher
+        w_star = placed
     frac = draw(st.floats(*eta_frac))
     eta = frac * 2.0 / (float(lipschitz_estimate(np.asarray(w_star), k)) + beta)
     w0 = draw(start_points(w_star))
