@@ -23,6 +23,7 @@ FIGURES: tuple[str, ...] = (
     "angle",
     "l0_hysteresis",
     "finite_sample",
+    "binary_coarse_gradient",
 )
 PRESET_NAMES = ("tiny", "quick", "full")
 
