@@ -73,7 +73,7 @@ def _preactivations(xp: Any, Z: Array, w: Array) -> Array:
 
 
 def _forward_from_pre(xp: Any, pre: Array, n: int, k: int) -> Array:
-    relu = xp.where(pre > 0, pre, xp.zeros_like(pre))
+    relu = xp.maximum(pre, xp.zeros((), dtype=pre.dtype, device=array_api_compat.device(pre)))
     shape = (n, k) if pre.ndim == 1 else (n, k, int(pre.shape[-1]))
     return xp.mean(xp.reshape(relu, shape), axis=1)
 
@@ -149,25 +149,31 @@ def empirical_grad(w: Array, Z: Array, y: Array) -> Array:
 
 
 def _grad_from(xp: Any, Z: Array, pre: Array, r: Array, n: int, k: int, d: int) -> Array:
-    scale = 2.0 / (n * k)
-    if pre.ndim == 1:
-        rr = xp.reshape(xp.broadcast_to(xp.expand_dims(r, axis=1), (n, k)), (n * k,))
-    else:
-        b = int(pre.shape[-1])
-        rr = xp.reshape(xp.broadcast_to(xp.expand_dims(r, axis=1), (n, k, b)), (n * k, b))
-    coef = xp.where(pre > 0, rr, xp.zeros_like(rr)) * scale
+    # coefficients 1{pre > 0} * (r scale), built in place on the (n, k[, B]) mask (r broadcast over the k patches,
+    # never materialized); equal to where(pre > 0, r, 0) * scale since 1 * (r scale) is exact
+    shape = (n, k) if pre.ndim == 1 else (n, k, int(pre.shape[-1]))
+    coef = xp.astype(xp.reshape(pre, shape) > 0, pre.dtype)
+    coef *= xp.expand_dims(r * (2.0 / (n * k)), axis=1)
     zf = xp.reshape(Z, (n * k, d))
+    if pre.ndim == 1:
+        return xp.matmul(xp.reshape(coef, (n * k,)), zf)
     # (coef^T Z) = (Z^T coef)^T: the same product, in the orientation BLAS runs fast ((B, N k) @ (N k, d))
-    return xp.matmul(coef.T, zf) if coef.ndim == 2 else xp.matmul(coef, zf)
+    return xp.matmul(xp.reshape(coef, (n * k, shape[2])).T, zf)
 
 
 def _loss_and_grad_shared(xp: Any, zf: Array, w: Array, y: Array, n: int, k: int) -> tuple[Array, Array]:
     """Empirical loss (B,) and gradient (B, d) for w (B, d), given the flattened samples zf (N k, d) and labels
-    y (N, B). Used by the RVSM loop, which keeps zf fixed across iterations."""
+    y (N, B). Used by the RVSM loop, which keeps zf fixed across iterations.
+
+    The two matrix products dominate; around them, three passes over the (N k, B) pre-activations, all in place on
+    arrays this function owns: the 0/1 mask m = 1{pre > 0}, relu = pre * m, then m *= r scale broadcast over the k
+    patches, which is the coefficient matrix of the gradient product (equal to ``where(pre > 0, r, 0) * scale``:
+    1 * (r scale) is exact). No (N k, B) broadcast of r is materialized.
+    """
     b = int(w.shape[0])
-    pre = xp.matmul(zf, w.T)
-    f = xp.mean(xp.reshape(xp.where(pre > 0, pre, xp.zeros_like(pre)), (n, k, b)), axis=1)
-    r = f - y
-    rr = xp.reshape(xp.broadcast_to(xp.expand_dims(r, axis=1), (n, k, b)), (n * k, b))
-    coef = xp.where(pre > 0, rr, xp.zeros_like(rr)) * (2.0 / (n * k))
-    return xp.mean(r * r, axis=0), xp.matmul(coef.T, zf)
+    pre = xp.reshape(xp.matmul(zf, w.T), (n, k, b))
+    m = xp.astype(pre > 0, pre.dtype)
+    pre *= m  # relu(pre)
+    r = xp.mean(pre, axis=1) - y
+    m *= xp.expand_dims(r * (2.0 / (n * k)), axis=1)
+    return xp.mean(r * r, axis=0), xp.matmul(xp.reshape(m, (n * k, b)).T, zf)
