@@ -206,11 +206,13 @@ def grad(w: Array, w_star: Array, k: int, *, validate: bool = True) -> Array:
     return ((k + kk / _PI) * w - radial[..., None] * e - (k * (_PI - t) / _PI)[..., None] * w_star) / float(k * k)
 
 
-def _coefficients_fast(xp: Any, w: Array, w_star: Array, ns2: Array, k: int) -> tuple[Array, Array, Array]:
+def _coefficients_fast(xp: Any, w: Array, w_star: Array, ns2: Array, k: int, ns: Array | None = None
+                       ) -> tuple[Array, Array, Array]:
     """``(q, s, |w|^2)`` for 2-d ``w``, ``w_star`` of shape (B, d) with ``ns2 = |w*|^2`` of shape (B,) (no checks).
 
-    The hot-loop form of :func:`gradient_coefficients` used by :func:`numerics.rvsm.run`: four passes over the
-    (B, d) arrays (two dot products, one projection, one norm) and the rest on (B,) arrays.
+    The hot-loop form of :func:`gradient_coefficients` used by :func:`numerics.rvsm.run`: five passes over the
+    (B, d) arrays (two dot products, the projection, one norm), the rest on (B,) arrays. ``ns = sqrt(ns2)`` may be
+    passed precomputed.
 
     Notes
     -----
@@ -222,9 +224,10 @@ def _coefficients_fast(xp: Any, w: Array, w_star: Array, ns2: Array, k: int) -> 
     """
     nw2 = xp.vecdot(w, w)
     p = xp.vecdot(w, w_star)
-    r = w - xp.expand_dims(p / ns2, axis=1) * w_star
+    r = xp.expand_dims(p / ns2, axis=1) * w_star
+    r -= w  # -(w - (p/|w*|^2) w*), in place: same norm, one temporary
     nr = xp.sqrt(xp.vecdot(r, r))
-    ns = xp.sqrt(ns2)
+    ns = xp.sqrt(ns2) if ns is None else ns
     t = xp.atan2(nr * ns, p)
     kk = float(k * k - k)
     c0 = (k + kk / _PI) / float(k * k)

@@ -369,7 +369,7 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
         grad_fn = None
 
         def coef_fn(wa: Array, st: dict) -> tuple[Array, Array]:
-            q, s, _ = population._coefficients_fast(xp, wa, st["ws"], st["ns2"], k)
+            q, s, _ = population._coefficients_fast(xp, wa, st["ws"], st["ns2"], k, st["ns"])
             return q, s
 
         def loss_fn(wa: Array, st: dict) -> Array:
@@ -385,8 +385,8 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
 
     if isinstance(pen, penalties.Penalty):
         def prox_fn(x: Array, st: dict) -> Array:
-            # mu validated above (lam >= 0, beta > 0)
-            return pen.prox(x, st["mu"] if mu_shared is None else mu_shared, validate=False)
+            # = pen.prox(x, mu, validate=False): mu validated above (lam >= 0, beta > 0) and expanded here
+            return pen._prox(xp, x, col(st["mu"]) if mu_shared is None else mu_shared)
     else:
         def prox_fn(x: Array, st: dict) -> Array:
             return pen.prox(x, st["mu"])
@@ -412,7 +412,10 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
         eta_r = st["eta"]
         if coef_fn is not None:
             q, s = coef_fn(wa, st)
-            return col(1.0 - eta_r * (q + st["beta"])) * wa + col(eta_r * s) * st["ws"] + col(st["eb"]) * ua
+            wn = col(1.0 - eta_r * (q + st["beta"])) * wa
+            wn += col(eta_r * s) * st["ws"]  # in place on the fresh array: fewer (B, d) temporaries
+            wn += col(st["eb"]) * ua
+            return wn
         g = grad_fn(wa, st)
         return wa - col(eta_r) * (g + col(st["beta"]) * (wa - ua))
 
@@ -442,12 +445,13 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
                           "done": xp.zeros((B,), dtype=xp.bool, device=dev)}
     if y is not None:
         st["y"] = y
+    st["ns"] = xp.sqrt(st["ns2"])
     st["u"] = prox(w, st)
     order = np.arange(B)
     retired: list[dict[str, Any]] = []  # finished trials removed from the working set
     rec_iter: list[int] = []
     rec_vals: list[tuple[Array, ...]] = []
-    row_keys = ("w", "ws", "lam", "beta", "eta", "mu", "ns2", "eb", "step", "it", "done", "u")
+    row_keys = ("w", "ws", "lam", "beta", "eta", "mu", "ns2", "ns", "eb", "step", "it", "done", "u")
 
     def gather_full(active_vals: list[Array], retired_key: str | None, retired_vals: list[Array]) -> list[Array]:
         """Reassemble per-trial arrays (active rows + retired rows) into the original trial order."""
