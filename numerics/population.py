@@ -210,9 +210,9 @@ def _coefficients_fast(xp: Any, w: Array, w_star: Array, ns2: Array, k: int, ns:
                        ) -> tuple[Array, Array, Array]:
     """``(q, s, |w|^2)`` for 2-d ``w``, ``w_star`` of shape (B, d) with ``ns2 = |w*|^2`` of shape (B,) (no checks).
 
-    The hot-loop form of :func:`gradient_coefficients` used by :func:`numerics.rvsm.run`: five passes over the
-    (B, d) arrays (two dot products, the projection, one norm), the rest on (B,) arrays. ``ns = sqrt(ns2)`` may be
-    passed precomputed.
+    The hot-loop form of :func:`gradient_coefficients` used by :func:`numerics.rvsm.run`: four passes over the
+    (B, d) arrays (the dot product with w*, the projection, one norm; ``|w|^2 = p^2/|w*|^2 + |r|^2``), the rest on
+    (B,) arrays. ``ns = sqrt(ns2)`` may be passed precomputed.
 
     Notes
     -----
@@ -222,11 +222,12 @@ def _coefficients_fast(xp: Any, w: Array, w_star: Array, ns2: Array, k: int, ns:
     (pi k^2 |w|)``, ``s = (pi - t)/(k pi)`` for ``w != 0``, and the ``w = 0`` convention ``q = 0``, ``s = c0``
     with ``c0 = (k + (k^2-k)/pi)/k^2``.
     """
-    nw2 = xp.vecdot(w, w)
     p = xp.vecdot(w, w_star)
-    r = xp.expand_dims(p / ns2, axis=1) * w_star
+    r = (p / ns2)[:, None] * w_star
     r -= w  # -(w - (p/|w*|^2) w*), in place: same norm, one temporary
-    nr = xp.sqrt(xp.vecdot(r, r))
+    nr2 = xp.vecdot(r, r)
+    nr = xp.sqrt(nr2)
+    nw2 = p * p / ns2 + nr2  # Pythagoras: |w|^2 = (w.w*)^2/|w*|^2 + |r|^2, two terms >= 0 (no cancellation)
     ns = xp.sqrt(ns2) if ns is None else ns
     t = xp.atan2(nr * ns, p)
     kk = float(k * k - k)

@@ -382,6 +382,8 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
     mu_host = np.asarray(_to_numpy(mu_v), dtype=np.float64).reshape(-1)
     # One mu for every trial (the usual case): a 0-d array, so that the prox broadcasts a scalar, not a column.
     mu_shared = mu_v[0] if bool(np.all(mu_host == mu_host[0])) else None
+    eb_host = np.asarray(_to_numpy(eta_v * beta_v), dtype=np.float64).reshape(-1)
+    eb_shared = (eta_v * beta_v)[0] if bool(np.all(eb_host == eb_host[0])) else None  # likewise for eta beta
 
     if isinstance(pen, penalties.Penalty):
         def prox_fn(x: Array, st: dict) -> Array:
@@ -400,7 +402,7 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
         return ua
 
     def col(v: Array) -> Array:
-        return xp.expand_dims(v, axis=1)
+        return v[:, None]
 
     def w_step(wa: Array, ua: Array, st: dict) -> Array:
         """The w-update w^{t+1} = w^t - eta (grad l(w^t) + beta (w^t - u^t)) of the active rows of ``st``.
@@ -414,7 +416,7 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
             q, s = coef_fn(wa, st)
             wn = col(1.0 - eta_r * (q + st["beta"])) * wa
             wn += col(eta_r * s) * st["ws"]  # in place on the fresh array: fewer (B, d) temporaries
-            wn += col(st["eb"]) * ua
+            wn += (col(st["eb"]) if eb_shared is None else eb_shared) * ua
             return wn
         g = grad_fn(wa, st)
         return wa - col(eta_r) * (g + col(st["beta"]) * (wa - ua))
