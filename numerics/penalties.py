@@ -264,9 +264,12 @@ class Penalty(ABC):
         idx = xp.nonzero(keep)[0]
         mk = mu if mu.ndim == 0 else xp.take(xp.reshape(xp.broadcast_to(mu, shape), (-1,)), idx)
         vals = self._shrink(xp, xp.take(xf, idx), mk)
-        kf = xp.astype(keep, xp.int64)
         src = xp.concat([xp.zeros((1,), dtype=x.dtype, device=device_of(x)), vals])
-        return xp.reshape(xp.take(src, xp.cumulative_sum(kf) * kf), shape)
+        itype = xp.int32 if int(xf.shape[0]) < 2**31 - 1 else xp.int64  # half the index traffic when it fits
+        kf = xp.astype(keep, itype)
+        pos = xp.cumulative_sum(kf, dtype=itype)
+        pos *= kf  # 1-based position of a kept entry in vals, 0 (-> src[0] = 0) elsewhere
+        return xp.reshape(xp.take(src, pos), shape)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
