@@ -177,3 +177,36 @@ def test_unused_symbols_are_consistent():
     # the (nw, ns) symbols do not enter the coarse gradient (scale invariance)
     a_c, b_c = B.coarse_gradient_coefficients("relu")
     assert not ({nw, ns} & (a_c.free_symbols | b_c.free_symbols))
+
+
+# ---- the unnormalized iteration: stability of the 2-orbit, the invariant repelling ray -----------------------------
+def test_orbit_monodromy_and_ray_multipliers():
+    mono = BL.orbit_monodromy_exprs()
+    eta, beta = fp.eta, fp.beta
+    assert sp.simplify(mono["det"] - (1 - eta * beta) ** 2) == 0
+    assert sp.simplify(mono["trace"] - (2 - 2 * (2 - eta * beta) + (2 - eta * beta) ** 2
+                                        * ((2 - eta * beta) ** 2 / 2 - 1) ** 2)) == 0
+    # numerically: |eigenvalues| < 1 across 0 < eta beta < 1 (a stable orbit), -> 1 as eta beta -> 0
+    f = sp.lambdify((eta, beta), [mono["det"], mono["trace"]], "numpy")
+    for eb in (0.01, 0.1, 0.5, 0.9, 0.99):
+        det, tr = f(eb, 1.0)
+        lam = np.roots([1.0, -tr, det])
+        assert np.max(np.abs(lam)) < 1.0
+    # wrong multipliers are rejected by the same symbolic comparison
+    assert not sp.simplify(mono["det"] - (1 - eta * beta)) == 0
+
+
+def test_mutation_ray_collapse_with_wrong_orbit():
+    cyc = BL.two_cycle_exprs()
+    assert BL.verify_ray_collapse(cyc["radius"], cyc["cos_t"]).passed
+    assert not BL.verify_ray_collapse(cyc["radius"] * (2 - fp.eta * fp.beta) / 2, cyc["cos_t"]).passed
+    assert not BL.verify_ray_collapse(cyc["radius"], 1 - fp.eta * fp.beta).passed
+
+
+def test_mutation_ray_multiplier_sign():
+    # the derivation's perpendicular-multiplier check rejects the sign error 1 - eta beta + eta c/n
+    from theory.verify import symbolic_zero
+
+    mono = BL.orbit_monodromy_exprs()
+    wrong = 1 - fp.eta * fp.beta + fp.eta * BL.c_sym / BL.n_sym
+    assert not symbolic_zero(wrong - mono["perp"], "wrong sign").passed

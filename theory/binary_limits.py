@@ -16,8 +16,18 @@ Without normalization (derived here, checked by iterating):
   starts near that ray.
 * In discrete time the iterates do not reach 0 either: in the region where u = 0 the map
   ``w -> (1 - eta beta) w - eta c (w_hat - e)`` has the period-2 orbit
-  ``|w| = eta c/(2 - eta beta)``, ``cos t = 1 - eta beta/2`` (mirror images about e), and iterates end on it.
-  So "u collapses to 0" holds when that radius is below the prox threshold; "|w| -> 0" holds only up to O(eta c).
+  ``|w| = eta c/(2 - eta beta)``, ``cos t = 1 - eta beta/2`` (mirror images about e; rotating the plane about e
+  gives a (d-2)-sphere of such orbits). Its in-plane monodromy has ``det = (1 - eta beta)^2`` and satisfies the
+  Jury conditions for ``0 < eta beta < 1``: it attracts (neutral only along the family).
+* The ray ``{n e, n > 0}`` is invariant there, ``F(n e) = (1 - eta beta) n e``, so ON it ``|w| -> 0``; but its
+  perpendicular multiplier ``1 - eta beta - eta c/n`` is below -1 for ``n < eta c/(2 - eta beta)``: it repels, and
+  only iterates that land exactly on it collapse (the start on it, or ``|w| = eta c/(1 - eta beta)`` where
+  ``F(w) = eta c e``; in floating point also an l1 kept phase, which contracts the perpendicular part by
+  ``1 - eta c/|w|`` per step, can round it to exactly 0 when the nonzero ``|e_i|`` are equal; on the ray the
+  floating-point n then stalls at the rounding floor ~ eps c/beta, where a rounded sign flip of n makes the next
+  step jump to ~2 eta c e and the decay start again).
+  So from every other start "u collapses to 0" holds when the orbit's radius is below the prox threshold, and
+  "|w| -> 0" holds only up to O(eta c).
 
 With normalization, at a fixed point ``w - eta(c(w - e) + beta(w - u)) = nu w`` (nu > 0, |w| = 1). With
 ``kappa = (1 - nu)/eta`` this is ``(c - kappa + beta) w = c e + beta u``: the ReLU-case stationarity equation of
@@ -455,6 +465,56 @@ def verify_no_nonzero_fixed_point(penalty: str, *, w_star: Sequence[float] = (1.
                  "(including 3 e)", ok, f"final |w| = {', '.join(f'{f:.4f}' for f in finals)}; bound {bound:.4f}")
 
 
+def orbit_monodromy_exprs() -> dict[str, sp.Expr]:
+    """In-plane monodromy of the period-2 orbit and the ray's multipliers, as SymPy expressions.
+
+    Notes
+    -----
+    ``DF(w) = (1 - eta beta) I - (eta c/|w|)(I - w_hat w_hat^T)`` where u = 0; on the orbit
+    ``eta c/|w| = 2 - eta beta``. ``M = DF(w_2) DF(w_1)`` with ``w_1, w_2`` the mirror points, in the plane of e:
+    ``det``, ``trace``; the ray ``n e``: ``radial = 1 - eta beta``, ``perp = 1 - eta beta - eta c/n``.
+    """
+    eta, beta = fp.eta, fp.beta
+    cyc = two_cycle_exprs()
+    ct = cyc["cos_t"]
+    st = sp.sqrt(1 - ct**2)
+
+    def jac(v):
+        vv = sp.Matrix(v)
+        return (1 - eta * beta) * sp.eye(2) - (eta * c_sym / cyc["radius"]) * (sp.eye(2) - vv * vv.T)
+
+    m = jac([ct, -st]) * jac([ct, st])
+    return {"det": sp.simplify(m.det()), "trace": sp.simplify(m.trace()), "radial": 1 - eta * beta,
+            "perp": 1 - eta * beta - eta * c_sym / n_sym}
+
+
+def verify_ray_collapse(radius_candidate: sp.Expr, cos_candidate: sp.Expr, *,
+                        w_star: Sequence[float] = (1.0, -1.0, 1.0, 0.0), k: int = 2, lam: float = 0.05,
+                        beta: float = 1.0, eta: float = 0.3, scale: float = 0.7) -> Check:
+    """Unnormalized l1 iteration from a start exactly on the ray of a symmetric teacher (equal |e_i|, so rounding
+    keeps it on the ray): u = 0 and |w| falls below 1e-6 x the orbit's radius along the ray; the same start moved
+    off the ray by 1e-9 ends on the candidate orbit (to 1e-8): the ray is invariant and repelling."""
+    ws = np.asarray(w_star, dtype=float)
+    e = ws / np.linalg.norm(ws)
+    c = coarse_constant(k, "relu")
+    sub = {fp.eta: eta, fp.beta: beta, c_sym: c}
+    rad, cst = float(radius_candidate.subs(sub)), float(cos_candidate.subs(sub))
+    w, u, _ = iterate_split(ws, k, "l1", lam, beta, eta, scale * e, normalize=False, max_iter=3000)
+    perp = float(np.linalg.norm(w - (w @ e) * e))
+    n = float(np.linalg.norm(w))
+    ok_ray = bool(np.all(u == 0)) and n < 1e-6 * rad and float(w @ e) >= 0 and perp <= 4e-16 * n
+    off = np.zeros_like(e)
+    off[-1] = 1e-9
+    w2, u2, _ = iterate_split(ws, k, "l1", lam, beta, eta, scale * e + off, normalize=False, max_iter=3000)
+    n2 = float(np.linalg.norm(w2))
+    err2 = max(abs(n2 - rad) / rad, abs(float(w2 @ e) / n2 - cst))
+    ok = ok_ray and bool(np.all(u2 == 0)) and err2 <= 1e-8
+    return Check("numeric", "unnormalized l1 from a start on the ray of a symmetric teacher collapses along it; "
+                 "moved off by 1e-9 it ends on the period-2 orbit", ok,
+                 f"on the ray: |w| = {n:.1e} (orbit radius {rad:.4f}), perp/|w| = {perp / max(n, 1e-300):.1e}; "
+                 f"off by 1e-9: |w| = {n2:.6f}, cos t = {float(w2 @ e) / n2:.6f} (orbit {cst:.6f}), err {err2:.1e}")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Derivations.
 def _tau_derived(lam: float, beta: float, c: float, r_p: float) -> float:
@@ -472,11 +532,19 @@ $n\min_{e_i\ne0}|e_i| > \sqrt{2\lambda/\beta}$ are fixed points: the collapse cl
 Moreover $\langle c(\hat w - e), w\rangle = c|w|(1-\cos t)\ge0$. In discrete time, where $u = 0$ the map
 $w\mapsto(1-\eta\beta)w - \eta c(\hat w - e)$ has the period-2 orbit
 $|w| = \eta c/(2-\eta\beta)$, $\cos t = 1 - \eta\beta/2$: the norm shrinks to $O(\eta c)$, not to 0.
+With $a = 2-\eta\beta$, $DF = (1-\eta\beta)I - (\eta c/|w|)(I - \hat w\hat w^T) = -I + a\hat w\hat w^T$ on the
+orbit; the in-plane monodromy $M = DF(w_2)DF(w_1)$ has $\det M = (a-1)^2$, $\mathrm{tr}\,M = 2 - 2a +
+a^2(a^2/2-1)^2$, and $1-\det M > 0$, $1+\det M\mp\mathrm{tr}\,M > 0$ for $1 < a < 2$ ($0<\eta\beta<1$): the
+orbit attracts (the multiplier $+1$ of $F\circ F$ off the plane moves along the family of rotated orbits).
+The ray $\{ne\}$ is invariant, $F(ne) = (1-\eta\beta)ne$, with perpendicular multiplier
+$1-\eta\beta-\eta c/n < -1$ for $n < \eta c/(2-\eta\beta)$: iterates exactly on it collapse to 0, all
+others leave it. So the limits are the orbit, or 0 along the ray for iterates that land exactly on it.
 """
 
 
 def derive_binary_split_collapse() -> Derivation:
-    """Without normalization: no nonzero fixed point for l1/TL1, the l0 ray, and the period-2 orbit."""
+    """Without normalization: no nonzero fixed point for l1/TL1, the l0 ray, the attracting period-2 orbit and the
+    invariant, repelling ray {n e} (collapse to 0 only exactly on it)."""
     beta, eta = fp.beta, fp.eta
     cyc = two_cycle_exprs()
     # The orbit: apply the map to rho (cos t, sin t) (e = e1) and compare with the mirror image.
@@ -486,6 +554,23 @@ def derive_binary_split_collapse() -> Derivation:
     img = [(1 - eta * beta) * r_ * ct - eta * c_sym * (ct - 1), (1 - eta * beta) * r_ * st - eta * c_sym * st]
     pts = [{eta: sp.Rational(1, 2), beta: 1, c_sym: sp.Rational(1, 10)}, {eta: sp.Rational(3, 5), beta: sp.Rational(
         1, 2), c_sym: sp.Rational(3, 10)}]
+    mono = orbit_monodromy_exprs()
+    a_ = 2 - eta * beta
+    av = sp.Symbol("a", positive=True)
+    # Jury conditions in a = 2 - eta beta: each is an identity with a form whose sign SymPy decides on 1 < a < 2,
+    # written a = 1 + 1/(1 + y), y > 0 (positive symbols); the form is tried as is and factored.
+    det_a, tr_a = (av - 1) ** 2, 2 - 2 * av + av**2 * (av**2 / 2 - 1) ** 2
+    yv = sp.Symbol("y", positive=True)
+    jury = [av * (2 - av), av**2 * (1 - (av**2 / 2 - 1) ** 2), (2 - av) ** 2 + av**2 * (av**2 / 2 - 1) ** 2]
+    jury_ok = all(sp.simplify(f - g) == 0 for f, g in zip(jury, (1 - det_a, 1 + det_a - tr_a, 1 + det_a + tr_a),
+                                                           strict=True))
+    jury_ok &= all(bool(f.subs(av, 1 + 1 / (1 + yv)).is_positive or sp.factor(f.subs(av, 1 + 1 / (1 + yv))).is_positive)
+                   for f in jury)
+    jury_forms = "; ".join(str(f) for f in jury)
+    h_, dl = sp.Symbol("h", positive=True), sp.Symbol("delta", real=True)
+    # F on the ray and off it, e = (1, 0), p = (0, 1), u = 0: F(w) = (1 - eta beta) w - eta c (w/|w| - e)
+    ray_img = (1 - eta * beta) * n_sym - eta * c_sym * (n_sym / n_sym - 1)
+    perp_deriv = sp.diff((1 - eta * beta) * dl - eta * c_sym * dl / sp.sqrt(n_sym**2 + dl**2), dl).subs(dl, 0)
     checks = (
         Check("symbolic", "l1 kept coordinate: |v_i|^2 - e_i^2 < 0 (|e_i| = lam/c + delta, |v_i| = delta)",
               bool(sp.simplify(delta**2 - (_lam_p / c_sym + delta) ** 2).is_negative), "is_negative: True"),
@@ -496,12 +581,26 @@ def derive_binary_split_collapse() -> Derivation:
                       numeric_points=pts),
         symbolic_zero(img[1] + r_ * st, "period-2 orbit: second component of F(w_1) is minus that of w_1",
                       numeric_points=pts),
+        symbolic_zero(mono["det"] - (1 - eta * beta) ** 2, "orbit monodromy: det M = (1 - eta beta)^2",
+                      numeric_points=pts),
+        symbolic_zero(mono["trace"] - (2 - 2 * a_ + a_**2 * (a_**2 / 2 - 1) ** 2), "orbit monodromy: tr M = 2 - 2a "
+                      "+ a^2 (a^2/2 - 1)^2, a = 2 - eta beta", numeric_points=pts),
+        Check("symbolic", "Jury conditions for 1 < a < 2 (0 < eta beta < 1): 1 - det = a(2 - a) > 0, 1 + det - tr = "
+              "a^2 (1 - (a^2/2 - 1)^2) > 0, 1 + det + tr = (2 - a)^2 + a^2 (a^2/2 - 1)^2 > 0",
+              jury_ok, f"factored: {jury_forms}"),
+        symbolic_zero(ray_img - mono["radial"] * n_sym, "ray: F(n e) = (1 - eta beta) n e (u = 0, w_hat = e)"),
+        symbolic_zero(perp_deriv - mono["perp"], "ray: perpendicular multiplier d/d delta of F(n e + delta p).p at "
+                      "delta = 0 is 1 - eta beta - eta c/n"),
+        symbolic_zero(mono["perp"].subs(n_sym, cyc["radius"] / (1 + h_)) + 1 + (2 - eta * beta) * h_,
+                      "ray: at n = radius/(1 + h) the perpendicular multiplier is -1 - (2 - eta beta) h < -1 (h > 0)"),
         verify_two_cycle(cyc["radius"], cyc["cos_t"]),
+        verify_ray_collapse(cyc["radius"], cyc["cos_t"]),
         verify_no_nonzero_fixed_point("l1"),
         verify_no_nonzero_fixed_point("tl1"),
         verify_l0_ray(),
     )
-    statement = {"orbit_radius": cyc["radius"], "orbit_cos_t": cyc["cos_t"],
+    statement = {"orbit_radius": cyc["radius"], "orbit_cos_t": cyc["cos_t"], "orbit_monodromy_det": mono["det"],
+                 "ray_radial_multiplier": mono["radial"], "ray_perp_multiplier": mono["perp"],
                  "radial_component": c_sym * n_sym * (1 - sp.cos(sp.Symbol("t"))),
                  "l0_ray_condition": sp.StrictGreaterThan(n_sym * x, fp.limit_map_l0_exprs()["gamma"])}
     return Derivation("binary_split_collapse", "Split iteration with the coarse gradient, without normalization",
