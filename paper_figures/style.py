@@ -6,13 +6,18 @@ Use :func:`new_figure` to create figures and :func:`save` to write PNG + PDF; co
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import matplotlib
 
+# Embedding TrueType fonts (pdf.fonttype 42) makes fontTools log a harmless note about the font file's timestamps
+# ("'created' timestamp seems very low") on every PDF; it says nothing about the figure.
+logging.getLogger("fontTools").setLevel(logging.ERROR)
+
 matplotlib.use("Agg")  # headless: figures are files, never windows
 
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # noqa: E402  (after matplotlib.use)
 
 #: One color per penalty, colour-blind safe (Okabe-Ito), used by every figure.
 PENALTY_COLORS = {"l1": "#0072B2", "l0": "#D55E00", "tl1": "#009E73", "tl1_b": "#CC79A7", "gd": "#555555"}
