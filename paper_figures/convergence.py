@@ -199,8 +199,10 @@ def draw(data: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
             rho_f = data["rate_fitted"][sel][0]
             t0, t1 = data["fit_t_start"][sel][0], data["fit_t_end"][sel][0]
             du, dw, gap = data["dist_u"][sel], data["dist_w"][sel], data["lagrangian_gap"][sel]
-            ax.semilogy(t, np.maximum(du, floor), color=color, lw=1.4)
-            ax.semilogy(t, np.maximum(dw, floor), color=color, lw=1.0, ls="--")
+            # |u^t - u_bar| and |w^t - w_bar| nearly coincide (u - w is constant on kept coordinates), so u is drawn
+            # as a wide translucent band and w as a thin dashed line on top of it: both stay visible.
+            ax.semilogy(t, np.maximum(du, floor), color=color, lw=3.0, alpha=0.4, solid_capstyle="butt")
+            ax.semilogy(t, np.maximum(dw, floor), color=color, lw=0.9, ls=(0, (3, 2)))
             pos = gap > 0
             ax.semilogy(t[pos], gap[pos], color=color, lw=0, marker=".", ms=1.8)
             # reference lines through the data at the start of the fit window, shifted up by OFFSET for visibility
@@ -223,7 +225,7 @@ def draw(data: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
             ax.set_xlim(0, t.max())
         axes[0, 0].set_ylabel("distance to the limit; gap")
         grey = "0.35"
-        handles = [Line2D([], [], color=grey, lw=1.4), Line2D([], [], color=grey, lw=1.0, ls="--"),
+        handles = [Line2D([], [], color=grey, lw=3.0, alpha=0.4), Line2D([], [], color=grey, lw=0.9, ls=(0, (3, 2))),
                    Line2D([], [], color=grey, lw=0, marker=".", ms=4),
                    Line2D([], [], color=style.THEORY_COLOR, lw=0.8),
                    Line2D([], [], color=style.THEORY_COLOR, lw=0.8, ls="-."),
