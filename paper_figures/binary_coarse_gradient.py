@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 
 from numerics import binary, penalties, rvsm
@@ -285,9 +286,11 @@ def draw(data: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
         co = kind == 4
         n_big = np.max(data["n_samples"][co]) if np.any(co) else 0
         m = co & (data["n_samples"] == n_big)
-        for i in np.unique(data["coordinate"][m]):
+        coords = np.unique(data["coordinate"][m])
+        # Shades of the l1 color (this is an l1 run): the default color cycle would reuse the l0 / TL1 colors.
+        shades = matplotlib.colormaps["Blues"](np.linspace(0.45, 1.0, max(len(coords), 1)))
+        for i, color in zip(coords, shades, strict=False):
             mi = m & (data["coordinate"] == i)
-            color = f"C{int(i)}"
             ax.plot(data["iteration"][mi], data["value"][mi], color=color, lw=1.0)
             ax.axhline(float(data["u_pred"][mi][0]), color=color, lw=0.9, ls="--")
         ax.set_xlabel("iteration $t$")
