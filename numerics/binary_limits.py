@@ -36,15 +36,13 @@ conditions are monotone in ``|e*_i|``): the largest self-consistent one (``band=
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from numerics._arrays import check_positive_int, check_teacher
 from numerics.binary import coarse_coefficient
-from numerics.limits import _as_real, _batch_param, _resolve_penalty, _to_numpy
+from numerics.limits import _to_numpy, _validated_problem
 from numerics.penalties import Penalty
 
 __all__ = ["BinaryLimitPrediction", "predict_binary"]
@@ -242,19 +240,10 @@ def predict_binary(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: 
     For l1 this is ``u_bar = r' soft_threshold(e*, tau)``, ``tau = lam/c + lam/(beta r')``, so
     ``|u_bar/r' - e*|_inf <= tau``.
     """
-    pen = _resolve_penalty(penalty, a)
-    k = check_positive_int("k", k)
+    pen, k, ws, lam_b, beta_b = _validated_problem(w_star, k, penalty, lam, beta, a=a, band=band, tol=tol)
     c = coarse_coefficient(k, ste)
-    if band not in ("keep", "zero"):
-        raise ValueError(f"band must be 'keep' or 'zero'; got {band!r}")
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (math.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol out of range: got {tol!r}; allowed tol > 0 (finite)")
-    ws = _as_real(w_star, "w_star")
-    check_teacher(ws)
     shape = ws.shape
     batch_shape, d = shape[:-1], shape[-1]
-    lam_b = _batch_param("lam", lam, batch_shape, low_inclusive=True, allowed="lam >= 0 (finite)")
-    beta_b = _batch_param("beta", beta, batch_shape, low_inclusive=False, allowed="beta > 0 (finite)")
     ws2 = ws.reshape(-1, d)
     es = ws2 / np.sqrt(np.sum(ws2 * ws2, axis=1, keepdims=True))
     n = es.shape[0]

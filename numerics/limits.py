@@ -306,6 +306,27 @@ def _scipy_polish(x0: np.ndarray, fun1: Any, tol_abs: float) -> tuple[np.ndarray
 # ----------------------------------------------------------------------------------------------------------------------
 # Public API
 # ----------------------------------------------------------------------------------------------------------------------
+def _validated_problem(w_star: Any, k: int, penalty: Any, lam: Any, beta: Any, *, a: Any, band: str,
+                       tol: float) -> tuple[Penalty, int, np.ndarray, np.ndarray, np.ndarray]:
+    """Validate the arguments shared by :func:`predict` and :func:`numerics.binary_limits.predict_binary`.
+
+    Returns the penalty object, ``k``, ``w_star`` as float64 NumPy, and ``lam``, ``beta`` broadcast to the batch
+    shape; raises ValueError naming the bad parameter and its allowed range.
+    """
+    pen = _resolve_penalty(penalty, a)
+    k = check_positive_int("k", k)
+    if band not in ("keep", "zero"):
+        raise ValueError(f"band must be 'keep' or 'zero'; got {band!r}")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (math.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol out of range: got {tol!r}; allowed tol > 0 (finite)")
+    ws = _as_real(w_star, "w_star")
+    check_teacher(ws)
+    batch_shape = ws.shape[:-1]
+    lam_b = _batch_param("lam", lam, batch_shape, low_inclusive=True, allowed="lam >= 0 (finite)")
+    beta_b = _batch_param("beta", beta, batch_shape, low_inclusive=False, allowed="beta > 0 (finite)")
+    return pen, k, ws, lam_b, beta_b
+
+
 def predict(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: Any, *, a: float | None = None,
             band: str = "keep", support: Any = None, tol: float = 1e-14, activation: str = "relu",
             ste: str = "relu") -> Any:
@@ -392,18 +413,9 @@ def predict(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: Any, *,
     if ste != "relu":
         raise ValueError(f"ste={ste!r} needs activation='binary' (the ReLU network uses its own derivative, "
                          "ste='relu')")
-    pen = _resolve_penalty(penalty, a)
-    k = check_positive_int("k", k)
-    if band not in ("keep", "zero"):
-        raise ValueError(f"band must be 'keep' or 'zero'; got {band!r}")
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (math.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol out of range: got {tol!r}; allowed tol > 0 (finite)")
-    ws = _as_real(w_star, "w_star")
-    check_teacher(ws)
+    pen, k, ws, lam_b, beta_b = _validated_problem(w_star, k, penalty, lam, beta, a=a, band=band, tol=tol)
     shape = ws.shape
     batch_shape, d = shape[:-1], shape[-1]
-    lam_b = _batch_param("lam", lam, batch_shape, low_inclusive=True, allowed="lam >= 0 (finite)")
-    beta_b = _batch_param("beta", beta, batch_shape, low_inclusive=False, allowed="beta > 0 (finite)")
     ws2 = ws.reshape(-1, d)
     n = ws2.shape[0]
     nz = ws2 != 0
