@@ -656,7 +656,8 @@ $(\hat w^* - \cos t\,\hat w)\cdot(\hat w - \hat w^*) = -\sin^2 t$, so
 $$\langle\nabla l, \mathbb E g\rangle = \frac{c\sin t}{k\pi|w|} > 0\quad(0<t<\pi),\qquad
 \cos\angle(\nabla l,\mathbb E g) = \frac{\sin t}{2\sin(t/2)} = \cos\frac t2 .$$
 Also $\langle\mathbb E g, w\rangle = c|w|(1-\cos t)\ge 0$: the coarse gradient has an outward radial component, so a
-step against it never increases $|w|$ to first order (the source of the shrinking norm, see binary_split_fixed_points).
+step against it never increases $|w|$ to first order (the source of the shrinking norm, see
+\texttt{binary\_split\_fixed\_points}).
 """
 
 
