@@ -38,9 +38,12 @@ def symbolic_zero(expr: sp.Expr, description: str, *, numeric_points: Sequence[d
     if numeric_points:
         worst = 0.0
         for point in numeric_points:
-            val = complex(sp.N(expr.subs(point), 30))
-            worst = max(worst, abs(val))
-        ok = worst < 1e-12
+            val = abs(complex(sp.N(expr.subs(point), 30)))
+            # a NaN/inf difference is a failure (max() would silently drop a NaN)
+            worst = val if not np.isfinite(val) else max(worst, val)
+            if not np.isfinite(worst):
+                break
+        ok = bool(np.isfinite(worst) and worst < 1e-12)
         return Check(
             "symbolic+numeric",
             description,
@@ -94,7 +97,8 @@ def numeric_agrees(
 ) -> Check:
     """Check ``candidate(*p)`` against an independent ``reference(*p)`` at each point ``p``.
 
-    Passes when ``|candidate - reference| <= atol + rtol * |reference|`` at every point.
+    Passes when ``|candidate - reference| <= atol + rtol * |reference|`` at every point and both values are finite
+    (a NaN on either side is a failure, never a pass).
     """
     worst = 0.0
     worst_at = None
@@ -103,7 +107,7 @@ def numeric_agrees(
         c = float(candidate(*p))
         r = float(reference(*p))
         err = abs(c - r)
-        if not np.isfinite(c) or err > atol + rtol * abs(r):
+        if not (np.isfinite(c) and np.isfinite(r) and err <= atol + rtol * abs(r)):
             ok = False
         scaled = err / (atol + rtol * abs(r))
         if not np.isfinite(scaled) or scaled > worst:
