@@ -98,3 +98,17 @@ def check_teacher(w_star: Array) -> None:
         raise ValueError("w_star must be finite (found NaN or inf)")
     if not _all(xp, xp.any(w_star != 0, axis=-1)):
         raise ValueError("w_star must be nonzero: the teacher w* = 0 is excluded (THEORY.md section 1)")
+
+
+def make_rng(seed: Any) -> np.random.Generator:
+    """A NumPy Generator from ``seed``: an integer >= 0, a ``numpy.random.SeedSequence`` or a ``Generator``.
+
+    ``None`` is rejected: a draw from OS entropy would make a run irreproducible without saying so.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.default_rng(seed)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0 (or a numpy SeedSequence / Generator); got {seed!r}")
+    return np.random.default_rng(int(seed))

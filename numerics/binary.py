@@ -201,7 +201,7 @@ def loss(w: Array, w_star: Array, k: int, *, validate: bool = True) -> Array:
     xp, w, w_star = population._prepare(w, w_star, validate)
     nw, ns = population._norm(xp, w), population._norm(xp, w_star)
     t = population._angle(xp, w, w_star, nw, ns)
-    return xp.where(nw > 0, t / (k * _PI), xp.zeros_like(t) + (k + 1.0) / (4.0 * k))
+    return xp.where(nw != 0, t / (k * _PI), xp.zeros_like(t) + (k + 1.0) / (4.0 * k))  # NaN propagates
 
 
 def expected_coarse_grad(w: Array, w_star: Array, k: int, ste: str = "relu", *, validate: bool = True) -> Array:
@@ -240,7 +240,7 @@ def expected_coarse_grad(w: Array, w_star: Array, k: int, ste: str = "relu", *, 
     xp, w, w_star = population._prepare(w, w_star, validate)
     nw = population._norm(xp, w)
     ns = population._norm(xp, w_star)
-    pos = nw > 0
+    pos = nw != 0  # a NaN norm must propagate, not pass for w = 0
     safe = xp.where(pos, nw, xp.ones_like(nw))
     e = xp.where(pos[..., None], w / safe[..., None], xp.zeros_like(w))
     es = w_star / ns[..., None]

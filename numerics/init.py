@@ -18,6 +18,7 @@ from numerics._arrays import (
     check_scalar_or_array,
     check_teacher,
     device_of,
+    make_rng,
     namespace,
     to_float,
 )
@@ -30,9 +31,7 @@ _PI_HIGH = math.nextafter(float(np.float32(math.pi)), math.inf)
 
 
 def _rng(seed: Any) -> np.random.Generator:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
-    return np.random.default_rng(int(seed))
+    return make_rng(seed)
 
 
 def _to_backend(arr: np.ndarray, xp: Any, device: Any, dtype: Any) -> Array:

@@ -12,7 +12,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from numerics._arrays import Array, check_positive_int, namespace
+from numerics._arrays import Array, check_positive_int, make_rng, namespace
 
 __all__ = ["empirical_grad", "empirical_loss", "forward", "labels", "sample_patches"]
 
@@ -46,7 +46,7 @@ def sample_patches(n_samples: int, k: int, d: int, *, seed: Any, xp: Any = None,
     n_samples = check_positive_int("n_samples", n_samples)
     k = check_positive_int("k", k)
     d = check_positive_int("d", d)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = make_rng(seed)
     z = rng.standard_normal((n_samples, k, d))
     xp = array_api_compat.array_namespace(np.empty(0)) if xp is None else xp
     dtype = xp.float64 if dtype is None else dtype

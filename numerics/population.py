@@ -48,6 +48,8 @@ def _prepare(w: Array, w_star: Array, validate: bool) -> tuple[Any, Array, Array
         )
     if validate:
         check_teacher(w_star)
+        if not bool(xp.all(xp.isfinite(w))):
+            raise ValueError("w must be finite (found NaN or inf)")
     return xp, w, w_star
 
 
@@ -57,7 +59,7 @@ def _norm(xp: Any, v: Array) -> Array:
 
 def _angle(xp: Any, w: Array, w_star: Array, nw: Array, ns: Array) -> Array:
     """Kahan's ``2 atan2(|a - b|, |a + b|)`` for unit ``a = w/|w|`` (0 if ``w = 0``), ``b = w*/|w*|``."""
-    pos = nw > 0
+    pos = nw != 0  # not `nw > 0`: a NaN norm must propagate, not pass for w = 0
     safe = xp.where(pos, nw, xp.ones_like(nw))
     a = xp.where(pos[..., None], w / safe[..., None], xp.zeros_like(w))
     b = w_star / ns[..., None]
@@ -157,7 +159,7 @@ def gradient_coefficients(w: Array, w_star: Array, k: int, *, validate: bool = T
     t = _angle(xp, w, w_star, nw, ns)
     kk = float(k * k - k)
     c0 = (k + kk / _PI) / float(k * k)
-    pos = nw > 0
+    pos = nw != 0  # not `nw > 0`: a NaN norm must propagate, not pass for w = 0
     safe = xp.where(pos, nw, xp.ones_like(nw))
     q_pos = c0 - (k * xp.sin(t) + kk) * ns / (_PI * safe) / float(k * k)
     q = xp.where(pos, q_pos, xp.zeros_like(q_pos))
@@ -197,7 +199,7 @@ def grad(w: Array, w_star: Array, k: int, *, validate: bool = True) -> Array:
     k = check_positive_int("k", k)
     xp, w, w_star = _prepare(w, w_star, validate)
     nw, ns = _norm(xp, w), _norm(xp, w_star)
-    pos = nw > 0
+    pos = nw != 0  # not `nw > 0`: a NaN norm must propagate, not pass for w = 0
     t = xp.where(pos, _angle(xp, w, w_star, nw, ns), xp.zeros_like(nw))
     safe = xp.where(pos, nw, xp.ones_like(nw))
     e = xp.where(pos[..., None], w / safe[..., None], w_star / ns[..., None])
@@ -232,7 +234,7 @@ def _coefficients_fast(xp: Any, w: Array, w_star: Array, ns2: Array, k: int, ns:
     t = xp.atan2(nr * ns, p)
     kk = float(k * k - k)
     c0 = (k + kk / _PI) / float(k * k)
-    pos = nw2 > 0
+    pos = nw2 != 0  # a NaN norm must propagate, not pass for w = 0
     nw = xp.sqrt(xp.where(pos, nw2, xp.ones_like(nw2)))
     q = xp.where(pos, c0 - (k * nr / nw + kk) * ns / (_PI * nw) / float(k * k), xp.zeros_like(nw))
     s = xp.where(pos, (_PI - t) / (k * _PI), xp.zeros_like(t) + c0)

@@ -179,9 +179,11 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
         TL1 parameter a > 0 (only with ``penalty="tl1"``).
     n_samples : int, optional
         Number of samples for ``gradient="empirical"`` (drawn with :func:`numerics.model.sample_patches` and
-        ``seed``), unless ``samples`` is given.
-    seed : int, optional
-        Seed of the samples.
+        ``seed``), unless ``samples`` is given. Validated (``>= 1``) whenever given; unused by the population
+        gradient, as are ``seed`` and ``samples``.
+    seed : int >= 0, numpy SeedSequence or Generator
+        Seed of the samples for ``gradient="empirical"`` (default 0; ``None`` is rejected, so every run is
+        reproducible).
     samples : array (N, k, d) or tuple (Z,) or (Z, y), optional
         Explicit samples (and labels y of shape (N,) or (N, B); by default y = f(Z; w*)).
     progress : bool
@@ -240,6 +242,11 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
         tol = float(tol)
     if gradient not in ("population", "empirical"):
         raise ValueError(f"gradient must be 'population' or 'empirical'; got {gradient!r}")
+    if n_samples is not None:
+        # validated even where it is unused (gradient="population"), so a bad value never passes silently
+        n_samples = check_positive_int("n_samples", n_samples)
+    if not isinstance(progress, bool):
+        raise ValueError(f"progress must be True or False; got {progress!r}")
     if a is not None:
         check_scalar_or_array("a", a, low=0.0, low_inclusive=False, allowed="a > 0")
     pen = _resolve_penalty(penalty, a)
@@ -320,12 +327,16 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
             if Z.ndim != 3 or int(Z.shape[1]) != k or int(Z.shape[2]) != d:
                 raise ValueError(f"samples Z must have shape (N, k, d) = (N, {k}, {d}); got {tuple(Z.shape)}")
             Z = to_float(Z, xp, like=w0)
+            if not bool(xp.all(xp.isfinite(Z))):
+                raise ValueError("samples Z must be finite (found NaN or inf)")
         n = int(Z.shape[0])
         zf = xp.reshape(Z, (n * k, d))
         if y is None:
             y = (binary.labels if activation == "binary" else model.labels)(Z, ws)  # (N, B)
         else:
             y = to_float(y, xp, like=w0)
+            if not bool(xp.all(xp.isfinite(y))):
+                raise ValueError("samples labels y must be finite (found NaN or inf)")
             if y.ndim == 1 and int(y.shape[0]) == n:
                 y = xp.expand_dims(y, axis=1)
             if y.ndim != 2 or int(y.shape[0]) != n or int(y.shape[1]) not in (1, B):
