@@ -68,8 +68,13 @@ def prox_violation(penalty: Penalty, name: str, xs, mus, a: float = 1.0) -> tupl
     """The verification: (largest objective excess of penalty.prox over brute force, largest argmin error away
     from ties), both relative to ``1 + x^2``. A correct prox gives ~1e-15 and ~1e-7 (the refinement's accuracy)."""
     worst_f, worst_y = 0.0, 0.0
-    for x, mu in zip(xs, mus, strict=True):
+    # One batched call, shape (n, 1) with a per-row mu: on NumPy this takes the compacted branch RVSM uses (TL1
+    # evaluates its root only above the threshold); the per-element 0-d calls take the dense branch. Both are
+    # verified: the batch against brute force below, the 0-d calls by being identical to the batch.
+    ys = np.asarray(penalty.prox(np.asarray(xs, dtype=float)[:, None], np.asarray(mus, dtype=float)))[:, 0]
+    for x, mu, y_batch in zip(xs, mus, ys, strict=True):
         y = float(penalty.prox(np.asarray(x, dtype=float), float(mu)))
+        assert y == float(y_batch), f"prox at x={x!r}, mu={mu!r}: 0-d call {y!r} != batched call {float(y_batch)!r}"
         y_ref, f_ref, gap, y_nz = brute_force_prox(name, float(x), float(mu), a)
         f_prox = float(mu * ref_value(name, y, a) + 0.5 * (y - x) ** 2)
         scale = 1.0 + x * x
