@@ -267,13 +267,25 @@ def _format_summary(s: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m numerics``; returns the exit code (0, or 2 on a bad argument)."""
+    """Entry point of ``python -m numerics``; returns the exit code.
+
+    0 on success; 2 on a bad argument (one line naming it); 1 when the iteration diverges (one line with the
+    stable step size). Any other error past argument validation is a bug, not a bad argument: it propagates with
+    its traceback.
+    """
+    from numerics.rvsm import DivergenceError
+
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        run_command(args)
+        _check_args(args)
     except ValueError as exc:
         msg = " ".join(str(exc).split())
         print(f"{parser.prog}: error: {msg}", file=sys.stderr)
         return 2
+    try:
+        run_command(args)
+    except DivergenceError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return 1
     return 0

@@ -76,3 +76,12 @@ def test_module_entry_point(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "numerics", "run", "--beta", "-1"], capture_output=True, text=True,
                           cwd=tmp_path, timeout=60)
     assert proc.returncode == 2 and "--beta" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_divergence_exits_1_with_one_line(tmp_path, capsys):
+    from numerics.cli import main
+
+    code = main(["run", "--eta", "50", "--trials", "3", "--quiet", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and "diverged" in err[0] and "2/(L + beta)" in err[0]
