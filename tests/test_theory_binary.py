@@ -210,3 +210,77 @@ def test_mutation_ray_multiplier_sign():
     mono = BL.orbit_monodromy_exprs()
     wrong = 1 - fp.eta * fp.beta + fp.eta * BL.c_sym / BL.n_sym
     assert not symbolic_zero(wrong - mono["perp"], "wrong sign").passed
+
+
+# ---- coordinatewise inequalities built from the derived branches: each rejects a wrong branch ---------------------
+def _cand(**wrong):
+    cand = BL.normalized_limit_exprs()
+    cand.update(wrong)
+    return cand
+
+
+_c, _q, _lam, _beta, _e = BL.c_sym, fp.q, fp.lam, fp.beta, BL.e_i
+
+
+def test_coordinate_contraction_from_derived_branches():
+    chk = BL.verify_coordinate_contraction(_cand())
+    assert chk.passed, chk.detail
+    assert "l1 kept: c|e_i| - q|w_i| = lambda" in chk.detail  # the gap is derived, not typed in
+
+
+@pytest.mark.parametrize("wrong", [
+    {"w_kept_l1": (_c * _e + _lam * sp.sign(_e)) / _q},  # sign error in the kept l1 branch: q|w| = c|e| + lam
+    {"w_zeroed": _c * _e / (_q - _beta)},  # beta with the wrong sign in the zeroed branch
+    {"w_kept_l0": _c * _e / _q + _lam * sp.sign(_e)},  # l0 kept with a spurious shift
+    # TL1 kept equation with mu_bar = lam (1/beta + 1/q) replaced by lam/q (the 1/beta term dropped)
+    {"tl1_kept_equation": fp.u_i + _lam / _q * fp.limit_map_tl1_exprs()["rho_prime"] - _c * _e / _q},
+])
+def test_mutation_coordinate_contraction(wrong):
+    assert not BL.verify_coordinate_contraction(_cand(**wrong)).passed
+
+
+def test_unnormalized_shrink_from_derived_branches():
+    q_un = BL.unnormalized_fixed_point_exprs()["q"]
+    assert sp.simplify(q_un - _c / BL.n_sym) == 0
+    chk = BL.verify_unnormalized_shrink(_cand(), q_un)
+    assert chk.passed, chk.detail
+
+
+@pytest.mark.parametrize("wrong", [
+    {"w_kept_l1": (_c * _e + _lam * sp.sign(_e)) / _q},  # sign error: |v_i| = |e_i| + lam/c
+    {"w_zeroed": _c * _e / _q},  # beta dropped: v_i = e_i, no shrink
+    {"w_zeroed_l0": _c * _e / (_q - _beta)},  # beta with the wrong sign
+])
+def test_mutation_unnormalized_shrink(wrong):
+    q_un = BL.unnormalized_fixed_point_exprs()["q"]
+    assert not BL.verify_unnormalized_shrink(_cand(**wrong), q_un).passed
+
+
+def test_mutation_unnormalized_shrink_wrong_q():
+    # q = c (the normalized r' = 1 instead of c/n): |v_i|^2 - e_i^2 is then positive at some points (n < 1)
+    assert not BL.verify_unnormalized_shrink(_cand(), _c).passed
+
+
+def test_l0_all_kept_solves_r_prime_one():
+    st = BL.normalized_limit_exprs()
+    chk = BL.verify_l0_all_kept(st["w_kept_l0"], st["u_kept_l0"], st["r_prime"])
+    assert chk.passed, chk.detail
+    assert "q = [c]" in chk.detail
+
+
+@pytest.mark.parametrize("w_kept, u_kept", [
+    (_c * _e / (_q + _beta), None),  # the zeroed branch's w: q = c - beta, r' != 1
+    (None, _c * _e / (_q + _beta)),  # u off the kept branch: u != e at q = c
+    ((_c * _e + _lam) / _q, None),  # not homogeneous in e: |w|^2 is no function of q alone
+    (_c * _e / _q**2, None),  # wrong power: q = sqrt(c), r' = sqrt(c) != 1
+])
+def test_mutation_l0_all_kept(w_kept, u_kept):
+    st = BL.normalized_limit_exprs()
+    w_kept = st["w_kept_l0"] if w_kept is None else w_kept
+    u_kept = st["u_kept_l0"] if u_kept is None else u_kept
+    assert not BL.verify_l0_all_kept(w_kept, u_kept, st["r_prime"]).passed
+
+
+def test_coordinate_branches_validates():
+    with pytest.raises(ValueError, match="cand"):
+        BL.coordinate_branches({"w_kept_l1": _e})

@@ -68,7 +68,6 @@ kappa = sp.Symbol("kappa", real=True)
 nu = sp.Symbol("nu", positive=True)
 e_i = sp.Symbol("e_i", real=True)
 x = sp.Symbol("x", positive=True)
-delta = sp.Symbol("delta", positive=True)
 n_sym = sp.Symbol("n", positive=True)
 rho = sp.Symbol("rho", positive=True)
 _lam_p = sp.Symbol("lambda", positive=True)
@@ -97,13 +96,16 @@ def _normalized_steps() -> dict[str, sp.Expr]:
     return {"w_fixed": w_sol, "relu_form": relu_form, "r_prime": r_p, "tau": tau, "u_kept_l1": u_kept,
             "mu_bar": mu_bar, "w_kept_l1": l1["w_kept"].subs(sub), "w_zeroed": l1["w_zeroed"].subs(sub),
             "l0_kept_edge": l0["kept_edge"], "l0_zeroed_edge": l0["zeroed_edge"], "gamma": l0["gamma"],
-            "u_kept_l0": l0["u_kept"].subs(sub), "tl1_kept_equation": tl1["kept_equation"].subs(sub)}
+            "u_kept_l0": l0["u_kept"].subs(sub), "w_kept_l0": l0["w_kept"].subs(sub),
+            "w_zeroed_l0": l0["w_zeroed"].subs(sub), "tl1_kept_equation": tl1["kept_equation"].subs(sub),
+            "tl1_w_of_u": tl1["w_of_u"]}
 
 
 def normalized_limit_exprs() -> dict[str, sp.Expr]:
     """The normalized fixed point as SymPy expressions (symbols of :mod:`theory.fixed_points` plus ``c_sym``,
-    ``kappa``, ``e_i``): ``w_fixed``, ``r_prime`` (c/q), ``tau``, ``u_kept_l1``, ``mu_bar``, l0 edges,
-    ``tl1_kept_equation``.
+    ``kappa``, ``e_i``): ``w_fixed``, ``r_prime`` (c/q), ``tau``, ``u_kept_l1``, ``mu_bar``, the branches
+    ``w_kept_l1``, ``w_zeroed``, ``w_kept_l0``/``u_kept_l0``, ``w_zeroed_l0``, l0 edges, ``tl1_kept_equation`` and
+    ``tl1_w_of_u`` (w of a kept TL1 coordinate as a function of its u).
 
     Notes
     -----
@@ -130,6 +132,34 @@ def two_cycle_exprs() -> dict[str, sp.Expr]:
     sol = sp.solve([(1 - eta * beta) * rho - eta * c_sym + rho, rho * ct - (-rho * ct + eta * c_sym)], [rho, ct],
                    dict=True)[0]
     return {"radius": sp.simplify(sol[rho]), "cos_t": sp.simplify(sol[ct])}
+
+
+@lru_cache(maxsize=1)
+def _unnormalized_steps() -> dict[str, sp.Expr]:
+    w_i, u_i, beta, eta, q = fp.w_i, fp.u_i, fp.beta, fp.eta, fp.q
+    # Fixed point of w <- w - eta (c (w/n - e) + beta (w - u)) with n = |w| held as a symbol.
+    pre = w_i - eta * (c_sym * (w_i / n_sym - e_i) + beta * (w_i - u_i))
+    (w_sol,) = sp.solve(sp.Eq(pre, w_i), w_i)
+    relu = fp.fixed_point_equations_exprs()["w_bar"].subs({fp.s: c_sym, fp.w_star_i: e_i})
+    (q_un,) = sp.solve(sp.Eq(w_sol, relu), q)  # the q for which the two fixed-point equations coincide
+    st = _normalized_steps()
+    return {"w_fixed": sp.simplify(w_sol), "relu_form": relu.subs(q, q_un), "q": sp.simplify(q_un),
+            "v_kept_l1": sp.simplify(st["w_kept_l1"].subs(q, q_un) / n_sym),
+            "v_zeroed": sp.simplify(st["w_zeroed"].subs(q, q_un) / n_sym),
+            "v_kept_l0": sp.simplify(st["w_kept_l0"].subs(q, q_un) / n_sym)}
+
+
+def unnormalized_fixed_point_exprs() -> dict[str, sp.Expr]:
+    """The unnormalized fixed point as the ReLU-case equation: ``q`` (= c/n, solved for), ``w_fixed``, ``relu_form``,
+    and the unit vector's coordinates ``v_kept_l1``, ``v_zeroed``, ``v_kept_l0`` (``v = w/n``).
+
+    Notes
+    -----
+    .. math:: c(w/n - e) + \\beta(w - u) = 0 \\iff (c/n + \\beta) w = c\\,e + \\beta u,\\qquad q = c/n;\\quad
+              v_i = e_i - \\tfrac{\\lambda}{c}\\mathrm{sign}\\,e_i\\ (\\ell_1\\text{ kept}),\\
+              v_i = \\frac{c\\,e_i}{c + \\beta n}\\ (\\text{zeroed}),\\ v_i = e_i\\ (\\ell_0\\text{ kept}).
+    """
+    return dict(_unnormalized_steps())
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -516,6 +546,153 @@ def verify_ray_collapse(radius_candidate: sp.Expr, cos_candidate: sp.Expr, *,
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Symbolic verifications of the coordinatewise inequalities, built from the DERIVED branch expressions (each takes
+# the candidate expressions, so a wrong branch fed through the same verification is reported failed).
+_p_kept = sp.Symbol("p", positive=True)  # |w_i| - lam/beta > 0 on a kept l1 coordinate (the prox keeps it)
+_y_kept = sp.Symbol("y", positive=True)  # |u_i| > 0 of a kept TL1 coordinate
+_BRANCH_KEYS = ("w_kept_l1", "w_zeroed", "w_kept_l0", "w_zeroed_l0", "tl1_w_of_u", "tl1_kept_equation")
+#: Rational points (positive symbols) at which every decided sign is also evaluated, a guard on SymPy's assumptions.
+_SIGN_POINTS = tuple({c_sym: cv, fp.q: qv, _lam_p: lv, fp.beta: bv, fp.a: av, x: xv, _p_kept: pv, _y_kept: yv,
+                      n_sym: nv}
+                     for cv, qv, lv, bv, av, xv, pv, yv, nv in (
+                         (sp.Rational(1, 10), sp.Rational(1, 20), sp.Rational(1, 100), 1, sp.Rational(1, 2),
+                          sp.Rational(3, 5), sp.Rational(1, 7), sp.Rational(2, 5), sp.Rational(3, 2)),
+                         (sp.Rational(3, 10), sp.Rational(7, 10), sp.Rational(1, 5), sp.Rational(1, 3), 2,
+                          sp.Rational(1, 10), sp.Rational(5, 2), sp.Rational(1, 30), sp.Rational(1, 4))))
+
+
+def coordinate_branches(cand: Mapping[str, sp.Expr], q_value: sp.Expr = fp.q) -> dict[str, tuple[sp.Expr, sp.Expr]]:
+    """``(|e_i|, sign(e_i) w_i)`` of each branch of a fixed point ``(q + beta) w = c e + beta u``, in positive
+    parameters with the branch's consistency condition built in, from the candidate branch expressions.
+
+    Parameters
+    ----------
+    cand : mapping
+        ``w_kept_l1``, ``w_zeroed``, ``w_kept_l0``, ``w_zeroed_l0``, ``tl1_w_of_u``, ``tl1_kept_equation`` (as in
+        :func:`normalized_limit_exprs`, in ``e_i, c, q, lambda, beta, a, u_i``).
+    q_value : sympy expression
+        What ``q`` stands for (``q`` itself for the normalized iteration, ``c/n`` without normalization).
+
+    Returns
+    -------
+    dict
+        ``"<branch> sign=<+1|-1>" -> (E, W)``, ``E = sign(e_i) e_i``, ``W = sign(e_i) w_i``; ``None`` in place of the
+        pair where the branch condition cannot be solved for ``|e_i|`` (a malformed candidate).
+
+    Notes
+    -----
+    With ``e_i = sg x`` (``x > 0``): l1 kept: the prox keeps ``w_i`` with ``sign w_i = sign e_i`` (the other sign is
+    inconsistent, :mod:`theory.fixed_points`), i.e. ``sg w_i = lam/beta + p``, ``p > 0``, solved for x; zeroed and l0
+    kept: x free; TL1 kept: ``u_i = sg y`` (``y > 0``), ``w_i = w(u_i)``, ``e_i`` solved from the kept equation.
+    """
+    missing = set(_BRANCH_KEYS) - set(cand)
+    if missing:
+        raise ValueError(f"cand must contain {_BRANCH_KEYS}; missing {sorted(missing)}")
+    lam, beta = fp.lam, fp.beta
+
+    def prep(expr: sp.Expr) -> sp.Expr:
+        return sp.sympify(expr).subs(fp.q, q_value).subs(lam, _lam_p)
+
+    out: dict[str, tuple[sp.Expr, sp.Expr] | None] = {}
+    for sg in (1, -1):
+        w_k = prep(cand["w_kept_l1"]).subs(e_i, sg * x)
+        sols = sp.solve(sp.Eq(sg * w_k, _lam_p / beta + _p_kept), x)
+        out[f"l1 kept sign={sg:+d}"] = ((sols[0], sp.simplify(sg * w_k.subs(x, sols[0])))
+                                        if len(sols) == 1 else None)
+        for key, name in (("w_zeroed", "l1 zeroed"), ("w_kept_l0", "l0 kept"), ("w_zeroed_l0", "l0 zeroed")):
+            out[f"{name} sign={sg:+d}"] = (x, sp.simplify(sg * prep(cand[key]).subs(e_i, sg * x)))
+        kept_eq = prep(cand["tl1_kept_equation"]).subs(fp.u_i, sg * _y_kept)
+        sols = sp.solve(kept_eq, e_i)
+        w_u = prep(cand["tl1_w_of_u"]).subs(fp.u_i, sg * _y_kept)
+        out[f"tl1 kept sign={sg:+d}"] = ((sp.simplify(sg * sols[0]), sp.simplify(sg * w_u))
+                                         if len(sols) == 1 else None)
+    return out
+
+
+def _sign_holds(expr: sp.Expr, prop: str) -> tuple[bool, float]:
+    """``expr`` is ``prop`` ("positive", "nonnegative", "negative") by SymPy's assumptions on some simplified form
+    AND at every point of ``_SIGN_POINTS``; returns (decided, worst value at the points)."""
+    forms = (expr, sp.simplify(expr))
+    forms += (sp.factor(forms[1]), sp.cancel(sp.together(forms[1])))
+    decided = any(getattr(f, f"is_{prop}") is True for f in forms)
+    vals = [float(sp.N(expr.subs(pt), 30)) for pt in _SIGN_POINTS]
+    ok_vals = {"positive": all(v > 0 for v in vals), "nonnegative": all(v >= 0 for v in vals),
+               "negative": all(v < 0 for v in vals)}[prop]
+    worst = min(vals) if prop != "negative" else max(vals)
+    return bool(decided and ok_vals), worst
+
+
+def verify_coordinate_contraction(cand: Mapping[str, sp.Expr]) -> Check:
+    """Normalized fixed point: ``q |w_i| <= c |e_i|`` on every branch (l1 kept/zeroed, l0 kept/zeroed, TL1 kept),
+    decided by SymPy on the candidate branches (:func:`coordinate_branches`, q free): ``|e_i| > 0``,
+    ``sign(e_i) w_i >= 0`` and ``c |e_i| - q sign(e_i) w_i >= 0``."""
+    rows, ok = [], True
+    for name, pair in coordinate_branches(cand).items():
+        if pair is None:
+            ok = False
+            rows.append(f"{name}: branch condition not solvable for |e_i|")
+            continue
+        e_abs, w_abs = pair
+        gap = sp.simplify(c_sym * e_abs - fp.q * w_abs)
+        good = [_sign_holds(e_abs, "positive"), _sign_holds(w_abs, "nonnegative"), _sign_holds(gap, "nonnegative")]
+        ok &= all(g[0] for g in good)
+        if name.endswith("+1"):
+            rows.append(f"{name.removesuffix(' sign=+1')}: c|e_i| - q|w_i| = {gap}"
+                        + ("" if all(g[0] for g in good) else f" NOT decided >= 0 (worst at points {good[2][1]:.3g})"))
+        elif not all(g[0] for g in good):
+            rows.append(f"{name}: c|e_i| - q|w_i| = {gap} NOT decided >= 0")
+    return Check("symbolic", "q|w_i| <= c|e_i| on every branch of the derived normalized fixed point (so q <= c, "
+                 "r' >= 1)", ok, "; ".join(rows))
+
+
+def verify_unnormalized_shrink(cand: Mapping[str, sp.Expr], q_value: sp.Expr) -> Check:
+    """Unnormalized fixed point (``q = q_value``, i.e. ``c/n``): ``|v_i|^2 - e_i^2 < 0``, ``v = w/n``, on the l1 kept,
+    zeroed and TL1 kept branches, for lam > 0, decided by SymPy on the candidate branches."""
+    rows, ok = [], True
+    for name, pair in coordinate_branches(cand, q_value).items():
+        if name.startswith("l0 kept"):
+            continue  # no shrink there: v = e (the l0 ray, checked separately)
+        if pair is None:
+            ok = False
+            rows.append(f"{name}: branch condition not solvable for |e_i|")
+            continue
+        e_abs, w_abs = pair
+        diff = sp.factor(sp.simplify((w_abs / n_sym) ** 2 - e_abs**2))
+        good, worst = _sign_holds(diff, "negative")
+        ok &= good
+        if name.endswith("+1") or not good:
+            rows.append(f"{name}: |v_i|^2 - e_i^2 = {diff}" + ("" if good else f" NOT decided < 0 (max {worst:.3g})"))
+    return Check("symbolic", "without normalization |v_i| < |e_i| (v = w/|w|) on the l1 kept, zeroed and TL1 kept "
+                 "branches of the derived fixed point (lam > 0)", ok, "; ".join(rows))
+
+
+def verify_l0_all_kept(w_kept: sp.Expr, u_kept: sp.Expr, r_prime: sp.Expr) -> Check:
+    """Normalized l0 fixed point with every ``e_i != 0`` kept: solve ``|w(q)|^2 = sum_j w_kept(e_j)^2 = 1`` with
+    ``|e| = 1`` for q (symbolic length d), then check ``r'(q) = 1`` and ``u_kept(q) = e_i``.
+
+    Notes
+    -----
+    ``sum_j (c e_j/q)^2 = (c/q)^2 sum_j e_j^2 = (c/q)^2 = 1`` has the single positive root ``q = c``: ``r' = 1`` and
+    ``u = w = e``.
+    """
+    j, d = sp.Symbol("j", integer=True, positive=True), sp.Symbol("d", integer=True, positive=True)
+    ev = sp.IndexedBase("e")
+    norm2 = sp.simplify(sp.Sum(sp.sympify(w_kept).subs(e_i, ev[j]) ** 2, (j, 1, d)))
+    norm2 = norm2.subs(sp.Sum(ev[j] ** 2, (j, 1, d)), 1)  # |e| = 1
+    if norm2.has(ev) or norm2.has(sp.Sum):
+        return Check("symbolic", "l0 with every e_i != 0 kept: |w(q)| = 1 forces r' = 1, u_bar = e", False,
+                     f"|w(q)|^2 does not reduce to a function of q given |e| = 1: {norm2}")
+    roots = [r_ for r_ in sp.solve(sp.Eq(norm2, 1), fp.q) if r_.is_positive is not False]
+    ok = len(roots) == 1
+    detail = f"|w(q)|^2 = {norm2}; positive roots q = {roots}"
+    if ok:
+        r_at, u_at = sp.simplify(r_prime.subs(fp.q, roots[0])), sp.simplify(u_kept.subs(fp.q, roots[0]))
+        ok = sp.simplify(r_at - 1) == 0 and sp.simplify(u_at - e_i) == 0
+        detail += f"; r' = {r_at}, u_i = {u_at}"
+    return Check("symbolic", "l0 with every e_i != 0 kept: solving |w(q)| = 1 gives r' = 1 and u_bar = e", ok, detail)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Derivations.
 def _tau_derived(lam: float, beta: float, c: float, r_p: float) -> float:
     return lam / c + lam / (beta * r_p)
@@ -571,12 +748,14 @@ def derive_binary_split_collapse() -> Derivation:
     # F on the ray and off it, e = (1, 0), p = (0, 1), u = 0: F(w) = (1 - eta beta) w - eta c (w/|w| - e)
     ray_img = (1 - eta * beta) * n_sym - eta * c_sym * (n_sym / n_sym - 1)
     perp_deriv = sp.diff((1 - eta * beta) * dl - eta * c_sym * dl / sp.sqrt(n_sym**2 + dl**2), dl).subs(dl, 0)
+    un = unnormalized_fixed_point_exprs()
+    branches = _normalized_steps()
     checks = (
-        Check("symbolic", "l1 kept coordinate: |v_i|^2 - e_i^2 < 0 (|e_i| = lam/c + delta, |v_i| = delta)",
-              bool(sp.simplify(delta**2 - (_lam_p / c_sym + delta) ** 2).is_negative), "is_negative: True"),
-        Check("symbolic", "zeroed coordinate: (c x/(c + beta n))^2 - x^2 < 0",
-              bool(sp.factor(sp.simplify((c_sym * x / (c_sym + fp.beta * n_sym)) ** 2 - x**2)).is_negative),
-              "is_negative: True"),
+        symbolic_zero(un["w_fixed"] - un["relu_form"], "unnormalized fixed point c(w/n - e) + beta(w - u) = 0 is the "
+                      "ReLU-case stationarity equation at s = c, q = c/n (n = |w|), w* -> e"),
+        verify_unnormalized_shrink(branches, un["q"]),
+        symbolic_zero(un["v_kept_l0"] - e_i, "l0 kept coordinate without normalization: v_i = w_i/n = e_i (no "
+                      "shrink: the ray n e)"),
         symbolic_zero(img[0] - r_ * ct, "period-2 orbit: first component of F(w_1) equals that of the mirror image",
                       numeric_points=pts),
         symbolic_zero(img[1] + r_ * st, "period-2 orbit: second component of F(w_1) is minus that of w_1",
@@ -599,7 +778,8 @@ def derive_binary_split_collapse() -> Derivation:
         verify_no_nonzero_fixed_point("tl1"),
         verify_l0_ray(),
     )
-    statement = {"orbit_radius": cyc["radius"], "orbit_cos_t": cyc["cos_t"], "orbit_monodromy_det": mono["det"],
+    statement = {"q_unnormalized": un["q"], "v_kept_l1": un["v_kept_l1"], "v_zeroed": un["v_zeroed"],
+                 "orbit_radius": cyc["radius"], "orbit_cos_t": cyc["cos_t"], "orbit_monodromy_det": mono["det"],
                  "ray_radial_multiplier": mono["radial"], "ray_perp_multiplier": mono["perp"],
                  "radial_component": c_sym * n_sym * (1 - sp.cos(sp.Symbol("t"))),
                  "l0_ray_condition": sp.StrictGreaterThan(n_sym * x, fp.limit_map_l0_exprs()["gamma"])}
@@ -625,7 +805,6 @@ $e_i\ne0$ then $r' = 1$ and $\bar u = e$ exactly.
 def derive_binary_split_fixed_points() -> Derivation:
     """Limit of the normalized split iteration: l1 (r' soft(e, tau)), l0 (support), TL1, and error estimates."""
     st = _normalized_steps()
-    lam, beta, q = fp.lam, fp.beta, fp.q
     r_p, tau = st["r_prime"], st["tau"]
     soft = [(st["u_kept_l1"] - sg * r_p * (x - tau)).subs(e_i, sg * x) for sg in (1, -1)]
     checks = [
@@ -634,12 +813,8 @@ def derive_binary_split_fixed_points() -> Derivation:
         symbolic_zero(st["mu_bar"] - r_p * tau, "mu_bar = r' tau with tau = lam/c + lam/(beta r') (THEORY s.6)"),
         fp._all_zero([sp.simplify(e_.subs(fp.s, c_sym)) for e_ in soft],
                      "l1 kept coordinate: u = r' sign(e_i)(|e_i| - tau), i.e. u_bar = r' soft(e, tau)"),
-        Check("symbolic", "q|w_i| <= c|e_i| on both l1 branches (so q <= c, r' >= 1)",
-              bool(sp.simplify(c_sym * x - (c_sym * x - lam)).subs(lam, _lam_p).is_positive)
-              and bool(sp.simplify(c_sym * x - q * c_sym * x / (q + beta)).is_positive),
-              "c x - (c x - lam) = lam > 0; c x - q c x/(q + beta) = beta c x/(q + beta) > 0"),
-        symbolic_zero(sp.sqrt(sp.Integer(1)) - st["u_kept_l0"].subs({e_i: x, fp.s: c_sym, q: c_sym}) / x,
-                      "l0 with every e_i != 0 kept: |w| = r'|e| = 1 forces r' = 1 (q = c), u_bar = e"),
+        verify_coordinate_contraction(st),
+        verify_l0_all_kept(st["w_kept_l0"], st["u_kept_l0"], r_p),
         verify_normalized_limit(predicted_binary_limit),
         verify_l1_soft_form(_tau_derived),
         verify_error_estimates(_tau_derived),
