@@ -12,16 +12,35 @@
 The small-push regime (heuristic, first order in eta): the step's component orthogonal to ``w`` is
 ``eta (s w* - beta (w - u))_perp``. At angle ``pi - delta`` the pull towards ``w*`` has size
 ``s |w*| sin t = delta sin(delta) |w*|/(k pi)``, while the push of the prox term is at most
-``beta |w - prox(w)| <= beta sqrt(d) D(mu)``, ``D(mu) = sup_x |x - prox_mu(x)|`` (l1: mu; l0: sqrt(2 mu); TL1: the
-larger of its threshold and ``mu (a+1)/a``). The strategy draws lam so that the push is at most half the pull.
+``beta |w - prox(w)| <= beta sqrt(d) D(mu)``, ``D(mu) >= sup_x |x - prox_mu(x)|`` (l1: mu; l0: sqrt(2 mu); TL1:
+the larger of its threshold and ``mu (a+1)/a``). The strategy draws ``frac`` in [1e-2, 1] and the property sets
+``lam = frac * lam_max``, ``lam_max`` the largest lam with ``beta sqrt(d) D(lam/beta) <= pull/2``, computing ``D``
+through the ingredient ``"prox_push"`` (so part (b) rests on an ingredient: a ``D`` that understates the push admits
+strong-push cases, where the angle does exceed ``pi - delta``). The instance drawn by the strategy carries
+``lam = nan``; the lam used is printed in the detail.
 
-Mutation (``MUTATIONS``): ``grad_cross_term_sign``, the gradient with the sign of the cross term ``-2k g(w, w*)`` of
-the loss flipped, i.e. ``grad + (4/k) grad_w g``: its w* term pushes away from the teacher, so GD's angle increases.
+Ingredients: ``"grad"`` and ``"angle"`` (part (a)), ``"prox_push"`` (``D(inst, mu)``, part (b)'s regime).
+
+Mutations (``MUTATIONS``):
+``grad_cross_term_sign``
+    The gradient with the sign of the cross term ``-2k g(w, w*)`` of the loss flipped, i.e. ``grad + (4/k) grad_w g``:
+    its w* term pushes away from the teacher, so GD's angle increases (part (a) fails).
+``prox_push_kept_branch_only``
+    ``D(mu)`` taken over the kept branch only (l1 ``mu``, TL1 ``mu (a+1)/a``, l0 ``0``: hard thresholding leaves a kept
+    x alone), forgetting the zeroed coordinates, which move by up to the threshold. For l0 the regime then admits
+    any lam up to 1, and strong l0 pushes drive RVSM's angle above ``pi - delta`` (part (b) fails). In a probe of
+    random l0 cases with lam in [0.01, 1] this happened in ~44% of sparse-teacher and ~4% of dense-teacher cases
+    (sparse teachers: the zeroed coordinates carry the component that keeps the angle below pi), so roughly one
+    quick example in ten shows it and its mutation test runs 30 examples. A milder understatement, ``D(mu) = mu``
+    for every penalty, was NOT caught in 30 quick examples: the true regime (l0: ``lam ~ pull^2``) lies far inside
+    the region where (b) holds.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -43,7 +62,13 @@ _RVSM_ITERS = 3000
 
 
 def max_prox_displacement(inst: Instance, mu: float) -> float:
-    """``D(mu) = sup_x |x - prox_mu(x)|`` (module docstring)."""
+    """``D(mu) >= sup_x |x - prox_mu(x)|``, with equality for l1, l0 and subcritical TL1 (module docstring).
+
+    Notes
+    -----
+    l1: ``mu``; l0: ``sqrt(2 mu)``; TL1: ``max(threshold(mu), mu (a+1)/a)`` (a zeroed x moves by at most the
+    threshold, a kept one by ``mu rho_a'(u) <= mu rho_a'(0) = mu (a+1)/a``).
+    """
     pen = inst.make_penalty()
     thr = float(pen.threshold(mu))
     if inst.penalty == "tl1":
@@ -51,12 +76,12 @@ def max_prox_displacement(inst: Instance, mu: float) -> float:
     return thr  # l1: min(|x|, mu) <= mu = threshold; l0: |x| below the threshold sqrt(2 mu), 0 above
 
 
-def _regime_lam(inst: Instance, delta: float) -> float:
-    """The largest lam (bisection in log lam) with ``beta sqrt(d) D(lam/beta) <= pull/2``."""
+def _regime_lam(inst: Instance, delta: float, push: Callable[[Instance, float], float]) -> float:
+    """The largest lam (bisection in log lam) with ``beta sqrt(d) D(lam/beta) <= pull/2``, ``D = push``."""
     pull = delta * math.sin(delta) * float(np.linalg.norm(inst.teacher)) / (inst.k * math.pi)
 
     def ok(lam: float) -> bool:
-        return inst.beta * math.sqrt(inst.d) * max_prox_displacement(inst, lam / inst.beta) <= 0.5 * pull
+        return inst.beta * math.sqrt(inst.d) * float(push(inst, lam / inst.beta)) <= 0.5 * pull
 
     lo, hi = -40.0, 0.0  # log10 lam
     for _ in range(60):
@@ -67,7 +92,8 @@ def _regime_lam(inst: Instance, delta: float) -> float:
 
 @st.composite
 def _cases(draw, profile: str) -> tuple[Instance, float]:
-    inst = draw(instances(profile))
+    # lam is replaced below, so a teacher placed near the threshold of the drawn lam would mean nothing here.
+    inst = draw(instances(profile, teacher_kinds=("dense", "sparse")))
     delta = draw(log_uniform(1e-2, 1.0))
     seed = draw(st.integers(0, 2**16))
     scale = draw(st.floats(0.5, 2.0))
@@ -75,14 +101,15 @@ def _cases(draw, profile: str) -> tuple[Instance, float]:
     w0 = tuple(float(v) for v in np.asarray(at_angle(ws, math.pi - delta, seed=seed,
                                                      norm=scale * float(np.linalg.norm(ws)))))
     frac = draw(log_uniform(1e-2, 1.0))
-    inst = Instance(d=inst.d, k=inst.k, w_star=inst.w_star, penalty=inst.penalty, a=inst.a,
-                    lam=frac * _regime_lam(inst, delta), beta=inst.beta, eta=inst.eta, w0=w0)
-    return inst, delta
+    # lam is set by the property from the "prox_push" ingredient: frac * (largest lam of the small-push regime).
+    inst = dataclasses.replace(inst, lam=math.nan, w0=w0)
+    return inst, delta, frac
 
 
-def _prop_angle(case: tuple[Instance, float], ingr: dict[str, Any]) -> Outcome:
-    inst, delta = case
+def _prop_angle(case: tuple[Instance, float, float], ingr: dict[str, Any]) -> Outcome:
+    inst, delta, frac = case
     grad, angle = ingr["grad"], ingr["angle"]
+    inst = dataclasses.replace(inst, lam=frac * _regime_lam(inst, delta, ingr["prox_push"]))
     ws = inst.teacher
     w = inst.start
     t_prev = float(angle(w, ws))
@@ -100,8 +127,8 @@ def _prop_angle(case: tuple[Instance, float], ingr: dict[str, Any]) -> Outcome:
     ang = np.asarray(res.history.angle)
     rv_inc = float(np.max(np.diff(ang))) if ang.size > 1 else 0.0
     rv_over = float(np.max(ang)) - (math.pi - delta)
-    detail = (f"GD: largest angle increase {gd_inc:.3g}; RVSM: largest increase {rv_inc:.3g} (not asserted), "
-              f"max angle - (pi - delta) = {rv_over:.3g}, delta = {delta:.3g}")
+    detail = (f"GD: largest angle increase {gd_inc:.3g}; RVSM (lam = {inst.lam:.3g}): largest increase "
+              f"{rv_inc:.3g} (not asserted), max angle - (pi - delta) = {rv_over:.3g}, delta = {delta:.3g}")
     disc = max(gd_inc, rv_over, 0.0) / _ANGLE_ROUNDING
     return Outcome(disc, detail)
 
@@ -113,7 +140,16 @@ def _grad_cross_term_sign(w: np.ndarray, w_star: np.ndarray, k: int) -> np.ndarr
     return np.asarray(population.grad(w, w_star, k)) + (4.0 / k) * grad_g
 
 
-MUTATIONS: dict[str, dict[str, Any]] = {"grad_cross_term_sign": {"grad": _grad_cross_term_sign}}
+def _prox_push_kept_branch_only(inst: Instance, mu: float) -> float:
+    # sup |x - prox(x)| over the kept branch only: l1 mu, l0 0 (hard thresholding leaves kept x alone), TL1
+    # mu rho_a'(0) = mu (a+1)/a; it forgets the zeroed coordinates, moved by up to the threshold.
+    if inst.penalty == "l0":
+        return 0.0
+    return mu * (inst.a + 1.0) / inst.a if inst.penalty == "tl1" else mu
+
+
+MUTATIONS: dict[str, dict[str, Any]] = {"grad_cross_term_sign": {"grad": _grad_cross_term_sign},
+                                        "prox_push_kept_branch_only": {"prox_push": _prox_push_kept_branch_only}}
 
 ANGLE_BEHAVIOUR = register(CheckSpec(
     name="angle_behaviour",
@@ -122,7 +158,9 @@ ANGLE_BEHAVIOUR = register(CheckSpec(
     section="5",
     strategy=lambda profile: _cases(profile),
     prop=_prop_angle,
-    ingredients=lambda: {"grad": population.grad, "angle": population.angle},
+    ingredients=lambda: {"grad": population.grad, "angle": population.angle, "prox_push": max_prox_displacement},
     max_examples={"quick": 10, "thorough": 200},
-    mutations={"grad_cross_term_sign": "cross term -2k g(w, w*) of the loss differentiated with the wrong sign"},
+    mutations={"grad_cross_term_sign": "cross term -2k g(w, w*) of the loss differentiated with the wrong sign",
+               "prox_push_kept_branch_only": "prox displacement D(mu) taken over the kept branch only (0 for l0): "
+                                             "understates the push, so the small-push regime admits strong pushes"},
 ))
