@@ -31,9 +31,10 @@ Mutations (``MUTATIONS``):
     any lam up to 1, and strong l0 pushes drive RVSM's angle above ``pi - delta`` (part (b) fails). In a probe of
     random l0 cases with lam in [0.01, 1] this happened in ~44% of sparse-teacher and ~4% of dense-teacher cases
     (sparse teachers: the zeroed coordinates carry the component that keeps the angle below pi), so roughly one
-    quick example in ten shows it and its mutation test runs 30 examples. A milder understatement, ``D(mu) = mu``
-    for every penalty, was NOT caught in 30 quick examples: the true regime (l0: ``lam ~ pull^2``) lies far inside
-    the region where (b) holds.
+    quick example in ten shows it. Its mutation test therefore runs the check on l0 instances with sparse teachers
+    (``_cases(profile, penalties=("l0",), teacher_kinds=("sparse",))``), where strong pushes matter. A milder
+    understatement, ``D(mu) = mu`` for every penalty, was NOT caught in 30 quick examples: the true regime (l0:
+    ``lam ~ pull^2``) lies far inside the region where (b) holds.
 """
 
 from __future__ import annotations
@@ -91,9 +92,10 @@ def _regime_lam(inst: Instance, delta: float, push: Callable[[Instance, float], 
 
 
 @st.composite
-def _cases(draw, profile: str) -> tuple[Instance, float]:
+def _cases(draw, profile: str, penalties: tuple[str, ...] = ("l1", "l0", "tl1"),
+           teacher_kinds: tuple[str, ...] = ("dense", "sparse")) -> tuple[Instance, float, float]:
     # lam is replaced below, so a teacher placed near the threshold of the drawn lam would mean nothing here.
-    inst = draw(instances(profile, teacher_kinds=("dense", "sparse")))
+    inst = draw(instances(profile, penalties=penalties, teacher_kinds=teacher_kinds))
     delta = draw(log_uniform(1e-2, 1.0))
     seed = draw(st.integers(0, 2**16))
     scale = draw(st.floats(0.5, 2.0))
