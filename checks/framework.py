@@ -8,8 +8,9 @@ defaults. A mutation test swaps one ingredient for a plausible mistake and asser
 how each check shows it can fail.
 
 :func:`run_check` drives the property with Hypothesis (derandomized, no example database, so a run is
-reproducible), counts the examples tried, keeps the worst discrepancy (as a fraction of the tolerance, so 1.0 is
-the pass/fail edge), and on failure reports the example Hypothesis shrank to, with a one-line call that replays it.
+reproducible; see :func:`_load_all`), counts the examples tried, keeps the worst discrepancy (as a fraction of the
+tolerance, so 1.0 is the pass/fail edge), and on failure reports the example Hypothesis shrank to, with a one-line
+call that replays it.
 """
 
 from __future__ import annotations
@@ -100,8 +101,25 @@ def get(name: str) -> CheckSpec:
 
 
 def _load_all() -> None:
-    # Importing the modules registers their checks.
+    """Register every check, and import every module of theory, numerics and checks.
+
+    Importing the check modules registers the checks. Importing *all* project modules up front is for
+    reproducibility: Hypothesis biases its draws towards numeric literals found in the local modules loaded so far
+    (its "local constants"), so a property that lazily imported a new module mid-run would change the examples that
+    follow. With the pool fixed before any check runs, a ``python -m checks`` run is the same on every run. (Inside
+    pytest the test modules add their own literals, so a check drawn there can see different examples than on the
+    command line; each run is still deterministic for a given set of test files.)
+    """
+    import importlib
+    import pkgutil
+
     from . import catalog  # noqa: F401
+
+    for pkg_name in ("theory", "numerics", "checks"):
+        pkg = importlib.import_module(pkg_name)
+        for info in pkgutil.iter_modules(pkg.__path__):
+            if info.name != "__main__":
+                importlib.import_module(f"{pkg_name}.{info.name}")
 
 
 def _validate_profile(profile: str) -> None:
