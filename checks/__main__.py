@@ -60,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  error: {r.error}")
         if r.falsifying:
             print(f"  falsifying example (shrunk): {r.falsifying}")
-            setup = "import checks; from checks.strategies import Instance"
-            print(f"  reproduce: python -c \"{setup}; print({r.reproduce})\"")
+            print(f"  reproduce: python -c \"{r.reproduce}\"")
     print(f"\n{len(results) - len(failed)}/{len(results)} checks passed ({args.profile} profile, "
           f"{time.perf_counter() - t0:.1f} s)")
     return 1 if failed else 0

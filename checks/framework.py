@@ -127,6 +127,16 @@ def _validate_profile(profile: str) -> None:
         raise ValueError(f"profile must be one of {PROFILES}; got {profile!r}")
 
 
+def replay_snippet(name: str, example: Any) -> str:
+    """Python source that re-evaluates check ``name`` on ``example``: it imports the example's class (and NumPy,
+    whose scalars appear in reprs) and calls :func:`replay`. Run it with ``python -c``."""
+    cls = type(example)
+    imports = "import checks; import numpy as np"
+    if cls.__module__ not in ("builtins",):
+        imports += f"; from {cls.__module__} import {cls.__qualname__}"
+    return f"{imports}; print(checks.replay({name!r}, {example!r}))"
+
+
 def replay(name: str, example: Any, ingredients: Mapping[str, Any] | None = None) -> Outcome:
     """Evaluate check ``name`` on one ``example`` (e.g. a falsifying example printed by :func:`run_check`)."""
     spec = get(name)
@@ -210,7 +220,7 @@ def run_check(
     if state["failing"] is not None:
         example, out = state["failing"]
         falsifying = f"{example!r} -> {out.detail}"
-        reproduce = f"checks.replay({spec.name!r}, {example!r})"
+        reproduce = replay_snippet(spec.name, example)
     return CheckResult(
         name=spec.name,
         statement=spec.statement,

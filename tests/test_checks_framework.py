@@ -33,7 +33,7 @@ def test_false_property_fails_with_shrunk_example():
     assert res.falsifying is not None
     # Hypothesis shrinks towards the simplest negative float, -1.0.
     assert res.falsifying.startswith("-1.0 ")
-    assert "replay('toy'" in res.reproduce
+    assert "replay('toy', -1.0)" in res.reproduce
     assert res.worst >= 2.0
 
 
@@ -69,3 +69,18 @@ def test_rejected_examples_are_counted_and_all_rejected_fails():
 
     res = run_check(_spec(never))
     assert not res.passed and "rejected" in res.error
+
+
+def test_replay_snippet_runs_as_printed():
+    # The printed reproduce line must run on its own: it imports the example's class and NumPy.
+    import subprocess
+    import sys
+
+    from checks.framework import replay_snippet
+    from checks.strategies import Instance
+
+    inst = Instance(d=2, k=2, w_star=(1.0, 0.0), penalty="l1", a=None, lam=0.01, beta=0.5, eta=0.5, w0=(0.5, 0.5))
+    code = replay_snippet("no_false_positives", inst)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "Outcome(" in proc.stdout
