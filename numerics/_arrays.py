@@ -112,3 +112,25 @@ def make_rng(seed: Any) -> np.random.Generator:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0 (or a numpy SeedSequence / Generator); got {seed!r}")
     return np.random.default_rng(int(seed))
+
+
+def to_numpy(x: Any, name: str = "array") -> np.ndarray:
+    """``x`` (any array backend, or a Python number / sequence) as a NumPy array on the host.
+
+    NumPy arrays are returned as they are; torch tensors are detached and copied from their device; CuPy arrays are
+    copied with ``.get()``; array_api_strict and other DLPack arrays go through the CPU device. Raises ValueError
+    naming ``name`` when ``x`` cannot be converted.
+    """
+    if isinstance(x, np.ndarray):
+        return x
+    if array_api_compat.is_torch_array(x):
+        return x.detach().cpu().numpy()
+    if array_api_compat.is_cupy_array(x):
+        return x.get()
+    try:
+        return np.asarray(x)
+    except Exception as exc:  # array_api_strict and others: through the CPU device and DLPack
+        try:
+            return np.from_dlpack(array_api_compat.to_device(x, "cpu"))
+        except Exception:
+            raise ValueError(f"{name}: cannot convert an object of type {type(x).__name__} to a NumPy array") from exc

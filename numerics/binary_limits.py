@@ -41,8 +41,9 @@ from typing import Any
 
 import numpy as np
 
+from numerics._arrays import to_numpy
 from numerics.binary import coarse_coefficient
-from numerics.limits import _to_numpy, _validated_problem
+from numerics.limits import _validated_problem
 from numerics.penalties import Penalty
 
 __all__ = ["BinaryLimitPrediction", "predict_binary"]
@@ -251,7 +252,7 @@ def predict_binary(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: 
     mu = lam_b / beta_b
     fixed = support is not None
     if fixed:
-        sup = _to_numpy(support, "support")
+        sup = to_numpy(support, "support")
         if sup.dtype != bool:
             raise ValueError(f"support must be a boolean mask; got dtype {sup.dtype}")
         if sup.shape not in ((d,), shape):

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from numerics._arrays import to_numpy
+
 __all__ = ["main", "make_teachers"]
 
 CSV_COLUMNS = ("trial", "converged", "iterations", "loss", "angle_deg", "support_u", "support_true",
@@ -139,12 +141,6 @@ def _backend(name: str, device: str | None) -> tuple[Any, Any]:
     return torch, torch.device(device or "cpu")
 
 
-def _to_numpy(x: Any) -> np.ndarray:
-    if hasattr(x, "detach"):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
 def run_command(args: argparse.Namespace) -> dict[str, Any]:
     """Execute ``run``: returns the summary dictionary (also printed and written to ``settings.json``)."""
     from numerics import init, population, rvsm
@@ -170,9 +166,9 @@ def run_command(args: argparse.Namespace) -> dict[str, Any]:
                    seed=int(s_samples.generate_state(1)[0]), progress=not args.quiet)
     wall = time.perf_counter() - t0
 
-    w, u = _to_numpy(res.w).astype(np.float64), _to_numpy(res.u).astype(np.float64)
-    loss = _to_numpy(population.loss(res.w, ws, args.k)).astype(np.float64)
-    ang = np.degrees(_to_numpy(population.angle(res.w, ws)).astype(np.float64))
+    w, u = to_numpy(res.w).astype(np.float64), to_numpy(res.u).astype(np.float64)
+    loss = to_numpy(population.loss(res.w, ws, args.k)).astype(np.float64)
+    ang = np.degrees(to_numpy(population.angle(res.w, ws)).astype(np.float64))
     rows = _rows(ws_np, w, u, args)
     summary = _summary(rows, res, args, wall)
 
@@ -182,7 +178,7 @@ def run_command(args: argparse.Namespace) -> dict[str, Any]:
         with open(os.path.join(args.out, "results.csv"), "w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(CSV_COLUMNS)
-            conv, its = _to_numpy(res.converged), _to_numpy(res.iterations)
+            conv, its = to_numpy(res.converged), to_numpy(res.iterations)
             for i in range(args.trials):
                 r = rows[i]
                 writer.writerow([i, int(conv[i]), int(its[i]), repr(float(loss[i])), repr(float(ang[i])),
@@ -234,8 +230,8 @@ def _limit_distances(pred: Any, w: np.ndarray, u: np.ndarray) -> tuple[np.ndarra
 
 
 def _summary(rows: list[dict[str, Any]], res: Any, args: argparse.Namespace, wall: float) -> dict[str, Any]:
-    conv = _to_numpy(res.converged)
-    its = _to_numpy(res.iterations)
+    conv = to_numpy(res.converged)
+    its = to_numpy(res.iterations)
     du = np.array([r["dist_u"] for r in rows])
     dw = np.array([r["dist_w"] for r in rows])
     return {"trials": int(args.trials), "wall_time_s": round(wall, 3), "converged_fraction": float(conv.mean()),

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import scipy.optimize
 
-from numerics._arrays import check_positive_int, check_scalar_or_array, check_teacher
+from numerics._arrays import check_positive_int, check_scalar_or_array, check_teacher, to_numpy
 from numerics.penalties import Penalty, get_penalty
 from numerics.population import gradient_coefficients
 
@@ -132,25 +132,10 @@ class LimitPrediction:
 # ----------------------------------------------------------------------------------------------------------------------
 # Conversion and validation
 # ----------------------------------------------------------------------------------------------------------------------
-def _to_numpy(x: Any, name: str) -> np.ndarray:
-    """``x`` (any array backend, or a Python number / sequence) as a NumPy array on the host."""
-    if isinstance(x, np.ndarray):
-        return x
-    if hasattr(x, "detach"):  # torch (any device, with or without grad)
-        return x.detach().cpu().numpy()
-    if type(x).__module__.split(".")[0] == "cupy":
-        return x.get()
-    try:
-        return np.asarray(x)
-    except Exception as exc:  # pragma: no cover - exotic backends
-        try:
-            return np.from_dlpack(x)
-        except Exception:
-            raise ValueError(f"{name}: cannot convert an object of type {type(x).__name__} to a NumPy array") from exc
 
 
 def _as_real(x: Any, name: str) -> np.ndarray:
-    arr = _to_numpy(x, name)
+    arr = to_numpy(x, name)
     if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise ValueError(f"{name} must be real numbers; got dtype {arr.dtype}")
     return arr.astype(np.float64)
@@ -421,7 +406,7 @@ def predict(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: Any, *,
     nz = ws2 != 0
     fixed = support is not None
     if fixed:
-        sup = _to_numpy(support, "support")
+        sup = to_numpy(support, "support")
         if sup.dtype != bool:
             raise ValueError(f"support must be a boolean mask; got dtype {sup.dtype}")
         if sup.shape not in ((d,), shape):

@@ -17,7 +17,15 @@ import array_api_compat
 import numpy as np
 
 from numerics import binary, model
-from numerics._arrays import Array, check_positive_int, check_scalar_or_array, check_teacher, namespace, to_float
+from numerics._arrays import (
+    Array,
+    check_positive_int,
+    check_scalar_or_array,
+    check_teacher,
+    namespace,
+    to_float,
+    to_numpy,
+)
 
 __all__ = ["DivergenceError", "History", "RVSMResult", "run"]
 
@@ -388,12 +396,12 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
 
     # lam = 0 gives u = w exactly (plain gradient descent), independent of the penalty's behaviour at mu = 0. Which
     # trials have lam = 0 is decided once on the host: "none", "all" or "mixed" (then a per-row where).
-    lam_zero = np.asarray(_to_numpy(lam_v == 0), dtype=bool).reshape(-1)
+    lam_zero = np.asarray(to_numpy(lam_v == 0), dtype=bool).reshape(-1)
     lam_mode = "all" if lam_zero.all() else ("none" if not lam_zero.any() else "mixed")
-    mu_host = np.asarray(_to_numpy(mu_v), dtype=np.float64).reshape(-1)
+    mu_host = np.asarray(to_numpy(mu_v), dtype=np.float64).reshape(-1)
     # One mu for every trial (the usual case): a 0-d array, so that the prox broadcasts a scalar, not a column.
     mu_shared = mu_v[0] if bool(np.all(mu_host == mu_host[0])) else None
-    eb_host = np.asarray(_to_numpy(eta_v * beta_v), dtype=np.float64).reshape(-1)
+    eb_host = np.asarray(to_numpy(eta_v * beta_v), dtype=np.float64).reshape(-1)
     eb_shared = (eta_v * beta_v)[0] if bool(np.all(eb_host == eb_host[0])) else None  # likewise for eta beta
 
     if isinstance(pen, penalties.Penalty):
@@ -492,7 +500,7 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
     ck: dict[str, Any] = {"t": 0, "w": st["w"], "u": st["u"]}
 
     def nonfinite_rows(wa: Array) -> np.ndarray:
-        return np.nonzero(~np.asarray(_to_numpy(xp.all(xp.isfinite(wa), axis=-1)), dtype=bool).reshape(-1))[0]
+        return np.nonzero(~np.asarray(to_numpy(xp.all(xp.isfinite(wa), axis=-1)), dtype=bool).reshape(-1))[0]
 
     def raise_divergence(rows: np.ndarray, t_now: int) -> None:
         idx = xp.asarray(rows, device=dev)
@@ -509,9 +517,9 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
         j = int(np.argmin(first))
         row_x = xp.asarray(np.asarray([rows[j]]), device=dev)
         ws_r, beta_r, eta_r = (_take(xp, st[key], row_x) for key in ("ws", "beta", "eta"))
-        L = _to_numpy(population.lipschitz_estimate(ws_r, k)).reshape(-1)[0]
-        stable = 2.0 / (float(L) + float(_to_numpy(beta_r)[0]))
-        raise DivergenceError(int(order[rows[j]]), int(first[j]), float(_to_numpy(eta_r)[0]), stable)
+        L = to_numpy(population.lipschitz_estimate(ws_r, k)).reshape(-1)[0]
+        stable = 2.0 / (float(L) + float(to_numpy(beta_r)[0]))
+        raise DivergenceError(int(order[rows[j]]), int(first[j]), float(to_numpy(eta_r)[0]), stable)
 
     use_tol = tol is not None
     t0 = time.monotonic()
@@ -546,7 +554,7 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
                 if bad_rows.size:
                     raise_divergence(bad_rows, t)
                 if use_tol:
-                    done = _to_numpy(st["done"])
+                    done = to_numpy(st["done"])
                     n_done, n_act = int(done.sum()), int(done.size)
                     if n_done == n_act:
                         break
@@ -592,17 +600,3 @@ def run(w_star: Array, k: int, penalty: Any, lam: Any, beta: Any, eta: Any, w0: 
             history = History(history.iteration, *(v[:, 0] for v in (history.lagrangian, history.angle,
                                                                      history.support, history.step)))
     return RVSMResult(w=w_f, u=u_f, iterations=it_f, converged=done_f, history=history)
-
-
-def _to_numpy(x: Array) -> np.ndarray:
-    """Copy a (small) array of any backend to NumPy (for host-side bookkeeping)."""
-    if array_api_compat.is_numpy_array(x):
-        return x
-    if array_api_compat.is_torch_array(x):
-        return x.detach().cpu().numpy()
-    if array_api_compat.is_cupy_array(x):
-        return x.get()
-    try:
-        return np.asarray(x)
-    except Exception:  # array_api_strict and others: go through the CPU device and DLPack/buffer
-        return np.from_dlpack(array_api_compat.to_device(x, "cpu"))
