@@ -161,7 +161,11 @@ def draw(data: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
             ax.set_ylabel(r"population loss $\ell(w)$ [$|w^*|^2$]")
             ax.set_ylim(bottom=0)
         n = int(data["n_samples"].max())
-        axes[0, 0].legend(loc="upper left", title=f"d = {int(data['d'][0])}, N = {n:,} inputs per point")
+        # Both panels use the same series styles; the legend sits in panel (b)'s empty upper left (the loss there is
+        # at most l(0) < 0.5 |w*|^2 for |w| <= |w*|), where it covers no data at any preset.
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        axes[0, 1].legend(handles, labels, loc="upper left",
+                          title=f"d = {int(data['d'][0])}, N = {n:,} inputs per point")
     return style.save(fig, out_dir, NAME)
 
 
