@@ -200,7 +200,8 @@ def plot(cols: dict[str, np.ndarray]):
         ax.set_yticks(np.linspace(0, 1, 6))
         ax.set_xlabel(r"initial angle $\theta_0=\angle(w^0,w^*)$ [deg]")
         ax.set_ylabel(r"fraction reaching predicted $\bar u$")
-        ax.legend(loc="upper center", ncol=4, handlelength=1.6, columnspacing=1.0, borderaxespad=0.2)
+        # the fractions sit at 1 except near 180 deg: the lower left is empty at every preset
+        ax.legend(loc="lower left", ncol=2, handlelength=1.6, columnspacing=1.0)
         ax.set_title(rf"(a) population gradient, $d={D}$, $k={K}$, $\lambda={LAM:g}$, $\beta={BETA:g}$",
                      fontsize=7)
 
@@ -222,8 +223,9 @@ def plot(cols: dict[str, np.ndarray]):
         bx.set_xticks(np.arange(0, 91, 15))
         bx.set_xlabel(r"cap half-width $\delta$ [deg]")
         bx.set_ylabel(r"$P(\angle(w^0,w^*)>\pi-\delta)$")
-        bx.legend(loc="lower right", fontsize=6, title=(r"lines: $\frac{1}{2} I_{\sin^2\delta}"
-                                                        r"(\frac{d-1}{2},\frac{1}{2})$"), title_fontsize=6)
+        # outside the axes: inside, the d = 50 curve crossed it (every corner of the panel holds data)
+        bx.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=6,
+                  title=r"lines: $\frac{1}{2} I_{\sin^2\delta}(\frac{d-1}{2},\frac{1}{2})$", title_fontsize=6)
         bx.set_title(r"(b) uniform initialization on $S^{d-1}$", fontsize=7)
     return fig
 
