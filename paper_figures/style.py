@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 # Embedding TrueType fonts (pdf.fonttype 42) makes fontTools log a harmless note about the font file's timestamps
 # ("'created' timestamp seems very low") on every PDF; it says nothing about the figure.
@@ -76,3 +77,25 @@ def save(fig, out_dir: Path, name: str) -> list[Path]:
             fig.savefig(p, bbox_inches="tight", pad_inches=0.02)
     plt.close(fig)
     return paths
+
+
+def draw_limit_map(ax, x: np.ndarray, u: np.ndarray, branch: np.ndarray, band: np.ndarray, color: str) -> None:
+    """Draw a predicted limit map ``u(x)`` on a grid of teacher values ``x``: the kept (branch 1) and zeroed
+    (branch 0) branches as lines, and each maximal run of band grid points (both branches self-consistent) shaded.
+
+    A branch line is broken wherever consecutive points of that branch are not neighbours on the grid (the branch is
+    not self-consistent in between), so no line is drawn across a gap.
+    """
+    x_all = np.unique(x)
+    band_x = np.unique(x[band == 1])
+    if band_x.size:
+        inb = np.isin(x_all, band_x)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], inb.astype(int), [0]])))
+        for s0, s1 in zip(edges[::2], edges[1::2], strict=True):
+            ax.axvspan(x_all[s0], x_all[s1 - 1], color=color, alpha=0.15, lw=0)
+    for b in (1, 0):
+        m = branch == b
+        o = np.argsort(x[m])
+        xb, yb = x[m][o], u[m][o]
+        gaps = np.flatnonzero(np.diff(np.searchsorted(x_all, xb)) > 1)
+        ax.plot(np.insert(xb, gaps + 1, np.nan), np.insert(yb, gaps + 1, np.nan), color=color, lw=1.3)

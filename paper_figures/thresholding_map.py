@@ -164,23 +164,8 @@ def draw(data: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
             cur, sim = sel & (data["is_sim"] == 0), sel & (data["is_sim"] == 1)
             lim = W1_MAX * 1.05
             ax.plot([-lim, lim], [-lim, lim], color="0.7", lw=0.7, ls=":")
-            x_all = np.unique(data["w_star_1"][cur])
-            band_x = np.unique(data["w_star_1"][cur & (data["band"] == 1)])
-            if band_x.size:
-                inb = np.isin(x_all, band_x)
-                # shade each maximal run of band grid points
-                edges = np.flatnonzero(np.diff(np.concatenate([[0], inb.astype(int), [0]])))
-                for s0, s1 in zip(edges[::2], edges[1::2], strict=True):
-                    ax.axvspan(x_all[s0], x_all[s1 - 1], color=color, alpha=0.15, lw=0)
-            for b in (1, 0):
-                m = cur & (data["branch"] == b)
-                x, y = data["w_star_1"][m], data["u_bar_1"][m]
-                o = np.argsort(x)
-                x, y = x[o], y[o]
-                # break the line where consecutive grid points are not neighbours (branch not consistent between)
-                gaps = np.flatnonzero(np.diff(np.searchsorted(x_all, x)) > 1)
-                x, y = np.insert(x, gaps + 1, np.nan), np.insert(y, gaps + 1, np.nan)
-                ax.plot(x, y, color=color, lw=1.3)
+            style.draw_limit_map(ax, data["w_star_1"][cur], data["u_bar_1"][cur], data["branch"][cur],
+                                 data["band"][cur], color)
             for b, mk in ((1, "o"), (0, "x")):
                 m = sim & (data["branch"] == b)
                 ax.plot(data["w_star_1"][m], data["u_bar_1"][m], ls="none", marker=mk, ms=4 if b else 3.5,
