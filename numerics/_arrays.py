@@ -89,6 +89,20 @@ def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    """Return ``value`` unless it is not one of ``allowed`` (then ``ValueError`` listing them)."""
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+    return value
+
+
+def check_positive_float(name: str, value: Any) -> float:
+    """Return ``value`` as float unless it is not a finite real number ``> 0`` (then ``ValueError``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} out of range: got {value!r}; allowed {name} > 0 (finite)")
+    return float(value)
+
+
 def check_teacher(w_star: Array) -> None:
     """Raise ``ValueError`` unless ``w_star`` has at least one axis, is finite and no teacher vector is zero."""
     xp = namespace(w_star)

@@ -28,8 +28,17 @@ from numerics import population
 from numerics._arrays import Array, check_positive_int
 from numerics.model import _check_zw, _preactivations, _residual
 
-__all__ = ["STES", "coarse_coefficient", "coarse_grad", "empirical_loss", "expected_coarse_grad", "forward",
-           "labels", "loss"]
+__all__ = [
+    "STES",
+    "coarse_coefficient",
+    "coarse_grad",
+    "empirical_loss",
+    "expected_coarse_grad",
+    "forward",
+    "labels",
+    "loss",
+    "loss_and_coarse_grad_batch",
+]
 
 #: The straight-through estimators: the proxy that replaces sigma' = 0 in the chain rule.
 STES: tuple[str, ...] = ("relu", "identity")
@@ -143,7 +152,7 @@ def _relu_ste_from(xp: Any, Z: Array, pre: Array, r: Array, n: int, k: int, d: i
     return xp.matmul(coef.T, zf) if coef.ndim == 2 else xp.matmul(coef, zf)
 
 
-def _loss_and_coarse_grad_shared(xp: Any, zf: Array, zsum: Array | None, w: Array, y: Array, n: int, k: int,
+def loss_and_coarse_grad_batch(xp: Any, zf: Array, zsum: Array | None, w: Array, y: Array, n: int, k: int,
                                  ste: str) -> tuple[Array, Array]:
     """Empirical loss (B,) and coarse gradient (B, d) for w (B, d), given the flattened samples zf (N k, d), the
     patch sums zsum (N, d) (identity STE only) and labels y (N, B). Used by the RVSM loop (samples fixed)."""

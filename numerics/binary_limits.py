@@ -1,6 +1,6 @@
-"""Predicted limit of the *normalized* split iteration for the binarized network with a coarse gradient (issue 7).
+"""Predicted limit of the *normalized* split iteration for the binarized network with a coarse gradient.
 
-The iteration (:func:`numerics.rvsm.run` with ``activation="binary", normalize=True``), with ``mu = lam/beta``:
+The iteration (:func:`numerics.run` with ``gradient=ExpectedCoarse(ste, normalize=True)``), with ``mu = lam/beta``:
 
     w <- w - eta (g(w) + beta (w - u)),   w <- w/|w|,   u <- prox_{mu P}(w),
 
@@ -41,10 +41,10 @@ from typing import Any
 
 import numpy as np
 
-from numerics._arrays import to_numpy
+from numerics._arrays import check_choice, check_positive_float
 from numerics.binary import coarse_coefficient
-from numerics.limits import _validated_problem
 from numerics.penalties import Penalty
+from numerics.problem import Problem
 
 __all__ = ["BinaryLimitPrediction", "predict_binary"]
 
@@ -190,25 +190,16 @@ def _evaluate(pen: Penalty, es: np.ndarray, c: float, lam: np.ndarray, beta: np.
     return w, u, kept_ok, zero_ok
 
 
-def predict_binary(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: Any, *, ste: str = "relu",
-                   a: float | None = None, band: str = "keep", support: Any = None,
+def predict_binary(problem: Problem, *, ste: str = "relu", band: str = "keep", support: Any = None,
                    tol: float = 1e-12) -> BinaryLimitPrediction:
     r"""Predict the limit ``(w_bar, u_bar)`` of the normalized binary split iteration with the expected coarse gradient.
 
     Parameters
     ----------
-    w_star : array (d,) or (..., d)
-        Teacher(s), finite and nonzero; only the direction ``e* = w*/|w*|`` enters.
-    k : int
-        Number of patches, ``k >= 1`` (enters through ``c``).
-    penalty : Penalty or str
-        ``"l1"``, ``"l0"``, ``"tl1"`` or a penalty object.
-    lam, beta : float or array of the batch shape
-        ``lam >= 0``, ``beta > 0``.
+    problem : Problem
+        Teacher(s) (only the direction ``e* = w*/|w*|`` enters), ``k`` (through ``c``), penalty, ``lam``, ``beta``.
     ste : {"relu", "identity"}
         The straight-through estimator (``c = 1/(k sqrt(2 pi))`` resp. ``2/(k sqrt(2 pi))``).
-    a : float, optional
-        TL1 parameter (with ``penalty="tl1"`` by name).
     band : {"keep", "zero"}
         Which fixed point when several exist (the l0 / TL1 band): the one with the largest self-consistent support
         (``"keep"``) or the smallest (``"zero"``). The iteration picks one by its path.
@@ -224,8 +215,8 @@ def predict_binary(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: 
     Raises
     ------
     ValueError
-        Naming the parameter: ``k``, ``ste``, ``lam < 0``, ``beta <= 0``, bad ``w*``, ``a``, ``band``, ``tol``,
-        shape of ``lam``/``beta``/``support``.
+        Naming the parameter: ``ste``, ``band``, ``tol``, or a bad ``support`` (the problem was validated when it
+        was built).
 
     Notes
     -----
@@ -241,25 +232,21 @@ def predict_binary(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: 
     For l1 this is ``u_bar = r' soft_threshold(e*, tau)``, ``tau = lam/c + lam/(beta r')``, so
     ``|u_bar/r' - e*|_inf <= tau``.
     """
-    pen, k, ws, lam_b, beta_b = _validated_problem(w_star, k, penalty, lam, beta, a=a, band=band, tol=tol)
+    if not isinstance(problem, Problem):
+        raise ValueError(f"problem must be a numerics.Problem; got {type(problem).__name__}")
+    check_choice("band", band, ("keep", "zero"))
+    tol = check_positive_float("tol", tol)
+    pen, k = problem.penalty, problem.k
     c = coarse_coefficient(k, ste)
-    shape = ws.shape
-    batch_shape, d = shape[:-1], shape[-1]
-    ws2 = ws.reshape(-1, d)
+    ws2, lam_b, beta_b = problem.on_host()
+    n, d = ws2.shape
+    batch_shape = () if problem.batch_size is None else (n,)
+    shape = (*batch_shape, d)
     es = ws2 / np.sqrt(np.sum(ws2 * ws2, axis=1, keepdims=True))
-    n = es.shape[0]
     nz = es != 0
     mu = lam_b / beta_b
     fixed = support is not None
-    if fixed:
-        sup = to_numpy(support, "support")
-        if sup.dtype != bool:
-            raise ValueError(f"support must be a boolean mask; got dtype {sup.dtype}")
-        if sup.shape not in ((d,), shape):
-            raise ValueError(f"support must have shape (d,) = {(d,)} or the shape {shape} of w_star; got {sup.shape}")
-        sup = np.broadcast_to(sup, shape).reshape(n, d).copy()
-        if np.any(sup & ~nz):
-            raise ValueError("support must be False where w_star is 0 (those coordinates have u = w = 0)")
+    sup = problem.support_mask(support) if fixed else None
 
     if fixed:
         rp, err = _solve_rp(pen, es, c, lam_b, beta_b, sup)

@@ -46,11 +46,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.optimize
 
-from numerics._arrays import check_positive_int, check_scalar_or_array, check_teacher, to_numpy
-from numerics.penalties import Penalty, get_penalty
+from numerics._arrays import check_choice, check_positive_float
+from numerics.penalties import Penalty
 from numerics.population import gradient_coefficients
+from numerics.problem import Problem
 
 __all__ = ["LimitPrediction", "predict"]
 
@@ -132,38 +132,6 @@ class LimitPrediction:
 # ----------------------------------------------------------------------------------------------------------------------
 # Conversion and validation
 # ----------------------------------------------------------------------------------------------------------------------
-
-
-def _as_real(x: Any, name: str) -> np.ndarray:
-    arr = to_numpy(x, name)
-    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise ValueError(f"{name} must be real numbers; got dtype {arr.dtype}")
-    return arr.astype(np.float64)
-
-
-def _batch_param(name: str, value: Any, batch_shape: tuple[int, ...], *, low_inclusive: bool, allowed: str
-                 ) -> np.ndarray:
-    """Validate lam / beta (scalar or an array of the batch shape) and return it flattened to (B,)."""
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"{name} must be a real number ({allowed}); got {value!r}")
-    arr = value if isinstance(value, (int, float)) else _as_real(value, name)
-    check_scalar_or_array(name, arr, low=0.0, low_inclusive=low_inclusive, allowed=allowed)
-    arr = np.asarray(arr, dtype=np.float64)
-    if arr.ndim != 0 and arr.shape != batch_shape:
-        raise ValueError(f"{name} must be a scalar or have the batch shape {batch_shape} of w_star; "
-                         f"got shape {arr.shape}")
-    return np.broadcast_to(arr, batch_shape).reshape(-1).copy()
-
-
-def _resolve_penalty(penalty: Any, a: Any) -> Penalty:
-    if isinstance(penalty, Penalty):
-        if a is not None:
-            raise ValueError("a is only used with a penalty name (e.g. penalty='tl1', a=1.0); "
-                             f"the penalty object {penalty!r} already carries its parameters")
-        return penalty
-    if isinstance(penalty, str):
-        return get_penalty(penalty) if a is None else get_penalty(penalty, a=a)
-    raise ValueError(f"penalty must be a Penalty object or a name ('l1', 'l0', 'tl1'); got {penalty!r}")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -274,6 +242,8 @@ def _newton(x: np.ndarray, fun: Any, tol_abs: float) -> tuple[np.ndarray, np.nda
 
 def _scipy_polish(x0: np.ndarray, fun1: Any, tol_abs: float) -> tuple[np.ndarray, float]:
     """Per-trial fallback: ``scipy.optimize.root`` (MINPACK hybrd) from ``x0`` and from ``(1, 1)``; best result."""
+    import scipy.optimize  # only here: `import numerics` stays light
+
     best_x, best = x0, float(_gnorm(fun1(x0)[None])[0])
     for start in (x0, np.ones(2)):
         if best <= tol_abs:
@@ -291,46 +261,14 @@ def _scipy_polish(x0: np.ndarray, fun1: Any, tol_abs: float) -> tuple[np.ndarray
 # ----------------------------------------------------------------------------------------------------------------------
 # Public API
 # ----------------------------------------------------------------------------------------------------------------------
-def _validated_problem(w_star: Any, k: int, penalty: Any, lam: Any, beta: Any, *, a: Any, band: str,
-                       tol: float) -> tuple[Penalty, int, np.ndarray, np.ndarray, np.ndarray]:
-    """Validate the arguments shared by :func:`predict` and :func:`numerics.binary_limits.predict_binary`.
-
-    Returns the penalty object, ``k``, ``w_star`` as float64 NumPy, and ``lam``, ``beta`` broadcast to the batch
-    shape; raises ValueError naming the bad parameter and its allowed range.
-    """
-    pen = _resolve_penalty(penalty, a)
-    k = check_positive_int("k", k)
-    if band not in ("keep", "zero"):
-        raise ValueError(f"band must be 'keep' or 'zero'; got {band!r}")
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (math.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol out of range: got {tol!r}; allowed tol > 0 (finite)")
-    ws = _as_real(w_star, "w_star")
-    check_teacher(ws)
-    batch_shape = ws.shape[:-1]
-    lam_b = _batch_param("lam", lam, batch_shape, low_inclusive=True, allowed="lam >= 0 (finite)")
-    beta_b = _batch_param("beta", beta, batch_shape, low_inclusive=False, allowed="beta > 0 (finite)")
-    return pen, k, ws, lam_b, beta_b
-
-
-def predict(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: Any, *, a: float | None = None,
-            band: str = "keep", support: Any = None, tol: float = 1e-14, activation: str = "relu",
-            ste: str = "relu") -> Any:
+def predict(problem: Problem, *, band: str = "keep", support: Any = None, tol: float = 1e-14) -> LimitPrediction:
     r"""Predict the limit ``(w_bar, u_bar)`` of RVSM (population gradient) for a teacher ``w*`` (THEORY.md section 5).
 
     Parameters
     ----------
-    w_star : array, shape (d,) or (..., d)
-        Teacher(s); finite, none zero. Any array backend (converted to NumPy float64).
-    k : int
-        Number of patches, ``k >= 1``.
-    penalty : Penalty or str
-        A penalty object of :mod:`numerics.penalties` or its name (``"l1"``, ``"l0"``, ``"tl1"``).
-    lam : float or array of the batch shape ``w_star.shape[:-1]``
-        Penalty weight, ``lam >= 0``. ``lam = 0`` gives ``w = u = w*`` (to rounding).
-    beta : float or array of the batch shape
-        Splitting weight, ``beta > 0``.
-    a : float, optional
-        TL1 parameter ``a > 0``; only with ``penalty="tl1"`` given by name.
+    problem : Problem
+        Teacher(s) (any array backend; converted to NumPy float64), ``k``, penalty, ``lam``, ``beta``. ``lam = 0``
+        gives ``w = u = w*`` (to rounding).
     band : {"keep", "zero"}
         Which branch a coordinate takes when both are self-consistent (the l0 / TL1 band): kept or zeroed. The
         choice enters the self-consistent ``(s, q)``. RVSM itself picks one by its path (hysteresis). Where that
@@ -343,26 +281,17 @@ def predict(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: Any, *,
     tol : float
         Tolerance of the ``(s, q)`` solve: ``max(|k s - k s(w)|, |k q - k q(w)|) <= tol (1 + (k - 1)/pi)``, the
         factor being the size of the largest term of ``k q`` (so its rounding is covered for every ``k``).
-    activation : {"relu", "binary"}
-        ``"binary"``: the limit of the *normalized* split iteration of the binarized network with the expected coarse
-        gradient (:func:`numerics.rvsm.run` with ``activation="binary", normalize=True``); the call is passed on to
-        :func:`numerics.binary_limits.predict_binary` (with ``tol`` there meaning ``| |w_bar| - 1 |``; its
-        default 1e-12 is used when ``tol`` is left at its default).
-    ste : {"relu", "identity"}
-        Straight-through estimator, with ``activation="binary"`` only.
-
     Returns
     -------
-    LimitPrediction or BinaryLimitPrediction
-        NumPy arrays (see :class:`LimitPrediction`); batch fields have the batch shape (0-d for one teacher). For
-        ``activation="binary"`` a :class:`numerics.binary_limits.BinaryLimitPrediction`.
+    LimitPrediction
+        NumPy arrays; batch fields have shape (B,) for a batched problem and are 0-d for one problem. (For the
+        binarized network see :func:`numerics.predict_binary`.)
 
     Raises
     ------
     ValueError
-        Naming the parameter: ``lam < 0``, ``beta <= 0``, ``k`` not an integer ``>= 1``, ``w*`` zero or not finite,
-        ``a <= 0`` or missing for TL1, unknown penalty name or ``band``, ``tol <= 0``, a shape mismatch of
-        ``lam``, ``beta`` or ``support``, or ``support`` True where ``w* = 0``.
+        Naming the parameter: unknown ``band``, ``tol <= 0``, a shape mismatch of ``support``, or ``support`` True
+        where ``w* = 0`` (the problem itself was validated when it was built).
 
     Notes
     -----
@@ -388,32 +317,19 @@ def predict(w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: Any, *,
     singular. Such trials are returned with
     ``converged = False`` or ``consistent`` not all True, never as a silent answer.
     """
-    if activation not in ("relu", "binary"):
-        raise ValueError(f"activation must be 'relu' or 'binary'; got {activation!r}")
-    if activation == "binary":
-        from numerics.binary_limits import predict_binary
-
-        kw = {} if tol == 1e-14 else {"tol": tol}
-        return predict_binary(w_star, k, penalty, lam, beta, ste=ste, a=a, band=band, support=support, **kw)
-    if ste != "relu":
-        raise ValueError(f"ste={ste!r} needs activation='binary' (the ReLU network uses its own derivative, "
-                         "ste='relu')")
-    pen, k, ws, lam_b, beta_b = _validated_problem(w_star, k, penalty, lam, beta, a=a, band=band, tol=tol)
-    shape = ws.shape
-    batch_shape, d = shape[:-1], shape[-1]
-    ws2 = ws.reshape(-1, d)
-    n = ws2.shape[0]
+    if not isinstance(problem, Problem):
+        raise ValueError(f"problem must be a numerics.Problem; got {type(problem).__name__}")
+    check_choice("band", band, ("keep", "zero"))
+    tol = check_positive_float("tol", tol)
+    pen, k = problem.penalty, problem.k
+    ws2, lam_b, beta_b = problem.on_host()
+    n, d = ws2.shape
+    batch_shape = () if problem.batch_size is None else (n,)
+    shape = (*batch_shape, d)
     nz = ws2 != 0
     fixed = support is not None
     if fixed:
-        sup = to_numpy(support, "support")
-        if sup.dtype != bool:
-            raise ValueError(f"support must be a boolean mask; got dtype {sup.dtype}")
-        if sup.shape not in ((d,), shape):
-            raise ValueError(f"support must have shape (d,) = {(d,)} or the shape {shape} of w_star; got {sup.shape}")
-        sup = np.broadcast_to(sup, shape).reshape(n, d).copy()
-        if np.any(sup & ~nz):
-            raise ValueError("support must be False where w_star is 0 (those coordinates have u = w = 0)")
+        sup = problem.support_mask(support)
 
     tol_abs = tol * (1.0 + (k - 1) / math.pi)
     x = np.ones((n, 2))  # x = (k s, k q) = (1, 1) is the exact answer at lam = 0

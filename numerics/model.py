@@ -14,7 +14,7 @@ import numpy as np
 
 from numerics._arrays import Array, check_positive_int, make_rng, namespace
 
-__all__ = ["empirical_grad", "empirical_loss", "forward", "labels", "sample_patches"]
+__all__ = ["empirical_grad", "empirical_loss", "forward", "labels", "loss_and_grad_batch", "sample_patches"]
 
 
 def sample_patches(n_samples: int, k: int, d: int, *, seed: Any, xp: Any = None, device: Any = None,
@@ -161,7 +161,7 @@ def _grad_from(xp: Any, Z: Array, pre: Array, r: Array, n: int, k: int, d: int) 
     return xp.matmul(xp.reshape(coef, (n * k, shape[2])).T, zf)
 
 
-def _loss_and_grad_shared(xp: Any, zf: Array, w: Array, y: Array, n: int, k: int) -> tuple[Array, Array]:
+def loss_and_grad_batch(xp: Any, zf: Array, w: Array, y: Array, n: int, k: int) -> tuple[Array, Array]:
     """Empirical loss (B,) and gradient (B, d) for w (B, d), given the flattened samples zf (N k, d) and labels
     y (N, B). Used by the RVSM loop, which keeps zf fixed across iterations.
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from numerics._arrays import Array, check_positive_int, check_teacher, namespace, to_float
 
-__all__ = ["angle", "grad", "gradient_coefficients", "lipschitz_estimate", "loss"]
+__all__ = ["angle", "coefficients_batch", "grad", "gradient_coefficients", "lipschitz_estimate", "loss"]
 
 _PI = math.pi
 
@@ -208,7 +208,7 @@ def grad(w: Array, w_star: Array, k: int, *, validate: bool = True) -> Array:
     return ((k + kk / _PI) * w - radial[..., None] * e - (k * (_PI - t) / _PI)[..., None] * w_star) / float(k * k)
 
 
-def _coefficients_fast(xp: Any, w: Array, w_star: Array, ns2: Array, k: int, ns: Array | None = None
+def coefficients_batch(xp: Any, w: Array, w_star: Array, ns2: Array, k: int, ns: Array | None = None
                        ) -> tuple[Array, Array, Array]:
     """``(q, s, |w|^2)`` for 2-d ``w``, ``w_star`` of shape (B, d) with ``ns2 = |w*|^2`` of shape (B,) (no checks).
 

@@ -1,6 +1,6 @@
 """Figure ``tradeoff``: accuracy against sparsity of the RVSM output for l1, l0 and TL1 (a lam sweep).
 
-Sparse teachers (:func:`numerics.cli.make_teachers`, ``d = 20``, half of the coordinates zero) and start points
+Sparse teachers (:func:`numerics.make_teachers`, ``d = 20``, half of the coordinates zero) and start points
 uniform on the unit sphere; for each penalty one batched :func:`numerics.rvsm.run` covers every ``lam`` and every
 (teacher, start) pair. Per ``lam``: median and interquartile range over the trials of x = fraction of zeros in
 ``u_bar`` and y = relative error ``|u_bar - w*|/|w*|`` (panel a) or the population loss ``l(u_bar)/|w*|^2``
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from numerics import init, population, rvsm
-from numerics.cli import make_teachers
+from numerics.teachers import make_teachers
 from paper_figures import style
 from paper_figures.data import write_csv
 

@@ -108,7 +108,7 @@ def test_sampled_coarse_grad_equals_plain_numpy():
     # the internal shared-sample kernel used by the RVSM loop agrees with the public function
     zf = np.reshape(Z, (n * k, d))
     for ste, ref in (("relu", ref_relu), ("identity", ref_id)):
-        lo, g = binary._loss_and_coarse_grad_shared(np, zf, Z.sum(1), W, np.repeat(y[:, None], 6, 1), n, k, ste)
+        lo, g = binary.loss_and_coarse_grad_batch(np, zf, Z.sum(1), W, np.repeat(y[:, None], 6, 1), n, k, ste)
         np.testing.assert_allclose(g, ref, rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(lo, (r * r).mean(1), rtol=1e-13)
 

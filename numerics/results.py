@@ -1,0 +1,84 @@
+"""What a run of :func:`numerics.run` returns, and how it fails."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from numerics._arrays import Array
+
+__all__ = ["DivergenceError", "History", "RVSMResult"]
+
+
+class DivergenceError(ArithmeticError):
+    """Raised when an iterate becomes non-finite (NaN or inf).
+
+    Attributes
+    ----------
+    trial : int
+        Index of the first diverging trial in the batch (0 for an unbatched run).
+    iteration : int
+        The update (1-based) that produced the first non-finite iterate of that trial.
+    stable_eta : float
+        The largest stable step size 2/(L + beta) for that instance, L the local smoothness estimate
+        :func:`numerics.population.lipschitz_estimate`.
+    eta : float
+        The step size that was used for that trial.
+    """
+
+    def __init__(self, trial: int, iteration: int, eta: float, stable_eta: float):
+        self.trial, self.iteration, self.eta, self.stable_eta = trial, iteration, eta, stable_eta
+        super().__init__(
+            f"RVSM diverged: trial {trial} has a non-finite iterate at iteration {iteration} with eta = {eta:.6g}; "
+            f"the largest stable step size for this instance is 2/(L + beta) = {stable_eta:.6g}: use eta below it")
+
+
+@dataclass(frozen=True)
+class History:
+    """Quantities recorded every ``record_every`` iterations (plus the start and the end of the run).
+
+    Attributes
+    ----------
+    iteration : array (n_records,)
+        The iteration numbers t of the records (0 is the start w^0, u^0).
+    lagrangian : array (n_records, B)
+        Relaxed Lagrangian L_beta(w^t, u^t) = l(w^t) + lam sum_i P(u^t_i) + (beta/2) |w^t - u^t|^2, with the loss of
+        the gradient source's model (population, empirical, binarized).
+    angle : array (n_records, B)
+        Angle between w^t and w* in radians.
+    support : array (n_records, B)
+        Number of nonzero coordinates of u^t.
+    step : array (n_records, B)
+        |w^t - w^{t-1}| (NaN at t = 0).
+
+    Trials that stopped (``tol``) repeat their final values in later records. For an unbatched run (all inputs
+    without a batch axis) the trailing B axis is absent.
+    """
+
+    iteration: Array
+    lagrangian: Array
+    angle: Array
+    support: Array
+    step: Array
+
+
+@dataclass(frozen=True)
+class RVSMResult:
+    """Result of :func:`numerics.run`.
+
+    Attributes
+    ----------
+    w, u : arrays (B, d) (or (d,) for an unbatched run)
+        Final iterates; u is the sparse output.
+    iterations : int array (B,) (or ())
+        Number of updates each trial performed (the step at which it stopped, or ``iters``).
+    converged : bool array (B,) (or ())
+        Whether the trial stopped because its update norm fell below ``tol`` (all False when tol is None).
+    history : History or None
+        Recorded quantities, or None when ``record_every`` is None.
+    """
+
+    w: Array
+    u: Array
+    iterations: Array
+    converged: Array
+    history: History | None
