@@ -190,6 +190,37 @@ def _evaluate(pen: Penalty, es: np.ndarray, c: float, lam: np.ndarray, beta: np.
     return w, u, kept_ok, zero_ok
 
 
+def _nested_supports(pen: Penalty, es: np.ndarray, c: float, lam: np.ndarray, beta: np.ndarray, band: str,
+                     tol: float) -> tuple[np.ndarray, ...]:
+    """The fixed point on the best self-consistent top-m support of ``|e*|`` (largest m for ``band="keep"``,
+    smallest for ``"zero"``; where none is consistent, the one with the fewest inconsistent coordinates).
+
+    The consistent supports are nested: at a given ``r'`` both the kept and the zeroed conditions are monotone in
+    ``|e*_i|``, so a self-consistent support is a top-m set of ``|e*|``. Every m = 0..d is solved at once (stacked
+    rows). Returns ``(support, r', w, u, kept_ok, zeroed_ok, converged)``.
+    """
+    n, d = es.shape
+    nz = es != 0
+    rank = np.empty((n, d), dtype=np.int64)
+    rank[np.arange(n)[:, None], np.argsort(-np.abs(es), axis=1, kind="stable")] = np.arange(d)
+    m = np.arange(d + 1)
+    sup_all = (rank[:, None, :] < m[None, :, None]) & nz[:, None, :]  # (n, d+1, d)
+    rows = np.repeat(np.arange(n), d + 1)
+    sp = sup_all.reshape(n * (d + 1), d)
+    rp_all, err_all = _solve_rp(pen, es[rows], c, lam[rows], beta[rows], sp)
+    w_all, u_all, ko_all, zo_all = _evaluate(pen, es[rows], c, lam[rows], beta[rows], rp_all, sp)
+    cons = np.where(sp, ko_all, zo_all).reshape(n, d + 1, d)
+    ok_all = np.all(cons, axis=2) & (err_all <= tol).reshape(n, d + 1) & (m[None, :] <= nz.sum(1)[:, None])
+    n_bad = np.sum(~cons, axis=2) + np.where(ok_all, 0, 1)
+    if band == "keep":
+        pick = np.where(ok_all.any(1), d - np.argmax(ok_all[:, ::-1], axis=1), np.argmin(n_bad, axis=1))
+    else:
+        pick = np.where(ok_all.any(1), np.argmax(ok_all, axis=1), np.argmin(n_bad, axis=1))
+    idx = np.arange(n) * (d + 1) + pick
+    converged = (err_all[idx] <= tol) & ok_all.any(1)
+    return sp[idx], rp_all[idx], w_all[idx], u_all[idx], ko_all[idx], zo_all[idx], converged
+
+
 def predict_binary(problem: Problem, *, ste: str = "relu", band: str = "keep", support: Any = None,
                    tol: float = 1e-12) -> BinaryLimitPrediction:
     r"""Predict the limit ``(w_bar, u_bar)`` of the normalized binary split iteration with the expected coarse gradient.
@@ -243,7 +274,6 @@ def predict_binary(problem: Problem, *, ste: str = "relu", band: str = "keep", s
     batch_shape = () if problem.batch_size is None else (n,)
     shape = (*batch_shape, d)
     es = ws2 / np.sqrt(np.sum(ws2 * ws2, axis=1, keepdims=True))
-    nz = es != 0
     mu = lam_b / beta_b
     fixed = support is not None
     sup = problem.support_mask(support) if fixed else None
@@ -253,27 +283,7 @@ def predict_binary(problem: Problem, *, ste: str = "relu", band: str = "keep", s
         w, u, kept_ok, zero_ok = _evaluate(pen, es, c, lam_b, beta_b, rp, sup)
         converged = err <= tol
     else:
-        # the consistent supports are nested: at a given r' both the kept and the zeroed conditions are monotone in
-        # |e*_i|, so a self-consistent support is a top-m set of |e*|. Solve every m = 0..d at once (stacked rows).
-        rank = np.empty((n, d), dtype=np.int64)
-        rank[np.arange(n)[:, None], np.argsort(-np.abs(es), axis=1, kind="stable")] = np.arange(d)
-        m = np.arange(d + 1)
-        sup_all = (rank[:, None, :] < m[None, :, None]) & nz[:, None, :]  # (n, d+1, d)
-        rows = np.repeat(np.arange(n), d + 1)
-        sp = sup_all.reshape(n * (d + 1), d)
-        rp_all, err_all = _solve_rp(pen, es[rows], c, lam_b[rows], beta_b[rows], sp)
-        w_all, u_all, ko_all, zo_all = _evaluate(pen, es[rows], c, lam_b[rows], beta_b[rows], rp_all, sp)
-        cons = np.where(sp, ko_all, zo_all).reshape(n, d + 1, d)
-        ok_all = np.all(cons, axis=2) & (err_all <= tol).reshape(n, d + 1) & (m[None, :] <= nz.sum(1)[:, None])
-        n_bad = np.sum(~cons, axis=2) + np.where(ok_all, 0, 1)
-        if band == "keep":
-            pick = np.where(ok_all.any(1), d - np.argmax(ok_all[:, ::-1], axis=1), np.argmin(n_bad, axis=1))
-        else:
-            pick = np.where(ok_all.any(1), np.argmax(ok_all, axis=1), np.argmin(n_bad, axis=1))
-        idx = np.arange(n) * (d + 1) + pick
-        sup, rp, err = sp[idx], rp_all[idx], err_all[idx]
-        w, u, kept_ok, zero_ok = w_all[idx], u_all[idx], ko_all[idx], zo_all[idx]
-        converged = (err <= tol) & ok_all.any(1)
+        sup, rp, w, u, kept_ok, zero_ok, converged = _nested_supports(pen, es, c, lam_b, beta_b, band, tol)
 
     with np.errstate(all="ignore"):
         empty = ~np.any(sup, axis=1)

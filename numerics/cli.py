@@ -6,7 +6,7 @@ Example::
         --iters 100000 --tol 1e-10 --seed 0 --out results/tl1
 
 It prints a summary (converged fraction, sparsity of u, distance to the limit predicted by
-:func:`numerics.limits.predict`, support recovery) and writes ``results.csv`` (one row per trial) and
+:func:`numerics.predict`, support recovery) and writes ``results.csv`` (one row per trial) and
 ``settings.json`` to ``--out``. A bad argument prints one line naming it and its allowed range and exits with code 2.
 
 Teachers (``--teacher``), seeded by ``--seed``:
@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+import numerics as nm
+from numerics import population
 from numerics._arrays import to_numpy
 
 __all__ = ["main"]
@@ -105,29 +107,35 @@ def _backend(name: str, device: str | None) -> tuple[Any, Any]:
     return torch, torch.device(device or "cpu")
 
 
+def _problem(w_star: Any, args: argparse.Namespace) -> nm.Problem:
+    """The RVSM problem of the arguments for the teachers ``w_star`` (``--a`` is used by TL1 only)."""
+    return nm.Problem(w_star, args.k, args.penalty, args.lam, args.beta, a=args.a if args.penalty == "tl1" else None)
+
+
 def run_command(args: argparse.Namespace) -> dict[str, Any]:
     """Execute ``run``: returns the summary dictionary (also printed and written to ``settings.json``)."""
-    from numerics import init, population, rvsm
-
     _check_args(args)
     xp, device = _backend(args.backend, args.device)
     dtype = getattr(xp, args.dtype)
     ss = np.random.SeedSequence(args.seed)
     s_teacher, s_init, s_samples = ss.spawn(3)
-    ws_np = make_teachers(args.trials, args.d, kind=args.teacher,
-                          sparsity=args.sparsity if args.teacher == "sparse" else 0.0, seed=s_teacher)
+    ws_np = nm.make_teachers(args.trials, args.d, kind=args.teacher,
+                             sparsity=args.sparsity if args.teacher == "sparse" else 0.0, seed=s_teacher)
     kw = {"dtype": dtype} if device is None else {"dtype": dtype, "device": device}
     ws = xp.asarray(ws_np, **kw)
     init_seed = int(s_init.generate_state(1)[0])
     if args.init == "sphere":
-        w0 = init.uniform_sphere(args.trials, args.d, seed=init_seed, xp=xp, device=device, dtype=dtype)
+        w0 = nm.uniform_sphere(args.trials, args.d, seed=init_seed, xp=xp, device=device, dtype=dtype)
     else:
-        w0 = init.at_angle(ws, math.radians(args.init_angle), seed=init_seed)
-    a = args.a if args.penalty == "tl1" else None
+        w0 = nm.at_angle(ws, math.radians(args.init_angle), seed=init_seed)
+    if args.gradient == "empirical":
+        gradient: nm.GradientSource = nm.Empirical(n_samples=args.samples,
+                                                   seed=int(s_samples.generate_state(1)[0]))
+    else:
+        gradient = nm.Population()
     t0 = time.perf_counter()
-    res = rvsm.run(ws, args.k, args.penalty, args.lam, args.beta, args.eta, w0, args.iters, tol=args.tol,
-                   gradient=args.gradient, a=a, n_samples=args.samples if args.gradient == "empirical" else None,
-                   seed=int(s_samples.generate_state(1)[0]), progress=not args.quiet)
+    res = nm.run(_problem(ws, args), w0, eta=args.eta, iters=args.iters, tol=args.tol, gradient=gradient,
+                 progress=not args.quiet)
     wall = time.perf_counter() - t0
 
     w, u = to_numpy(res.w).astype(np.float64), to_numpy(res.u).astype(np.float64)
@@ -159,14 +167,12 @@ def run_command(args: argparse.Namespace) -> dict[str, Any]:
 
 def _rows(ws: np.ndarray, w: np.ndarray, u: np.ndarray, args: argparse.Namespace) -> list[dict[str, Any]]:
     """Per-trial support statistics and distances to the predicted limit (NumPy, float64)."""
-    from numerics import limits
-
-    pred = limits.predict(ws, args.k, args.penalty, args.lam, args.beta, a=args.a if args.penalty == "tl1" else None)
+    problem = _problem(ws, args)  # the float64 teachers, whatever the run's dtype
+    pred = nm.predict(problem)
     du, dw, band = _limit_distances(pred, w, u)
     # Exact reference for every trial: the fixed point with the support the simulation reached (in the band the
     # branch choice moves (s, q), so the nearer candidate at the default (s, q) is only an O(lam) comparison).
-    fixed = limits.predict(ws, args.k, args.penalty, args.lam, args.beta, support=u != 0,
-                           a=args.a if args.penalty == "tl1" else None)
+    fixed = nm.predict(problem, support=u != 0)
     du_fixed = np.max(np.abs(u - fixed.u), axis=-1)
     fixed_ok = np.asarray(fixed.ok)
     true_s, u_s = ws != 0, u != 0
@@ -233,8 +239,6 @@ def main(argv: list[str] | None = None) -> int:
     stable step size). Any other error past argument validation is a bug, not a bad argument: it propagates with
     its traceback.
     """
-    from numerics.rvsm import DivergenceError
-
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -245,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         run_command(args)
-    except DivergenceError as exc:
+    except nm.DivergenceError as exc:
         print(f"{parser.prog}: {exc}", file=sys.stderr)
         return 1
     return 0

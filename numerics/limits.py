@@ -258,6 +258,74 @@ def _scipy_polish(x0: np.ndarray, fun1: Any, tol_abs: float) -> tuple[np.ndarray
     return best_x, best
 
 
+def _candidates(pen: Penalty, ws2: np.ndarray, lam: np.ndarray, beta: np.ndarray, x: np.ndarray, k: int
+                ) -> tuple[np.ndarray, ...]:
+    """Both branches at ``x = (k s, k q)``: ``(u_kept, w_kept, kept_exists, w_zeroed, kept_ok, zeroed_ok)``."""
+    nz = ws2 != 0
+    s, q = x[:, 0] / k, x[:, 1] / k
+    with np.errstate(all="ignore"):
+        u_k, w_k, exists, _ = _kept_branch(pen, ws2, s, q, lam, beta)
+        mu = (lam / beta)[:, None]
+        thr = pen.threshold(lam / beta, validate=False)[:, None]
+        w_z = (s / (q + beta))[:, None] * ws2
+        kept_ok = exists & nz & (np.abs(w_k) > thr) & (
+            np.abs(pen.shrink(w_k, lam / beta, validate=False) - u_k) <= _CONSISTENCY_RTOL * (np.abs(u_k) + mu))
+        zero_ok = np.abs(w_z) <= thr
+    return u_k, w_k, exists & nz, w_z, kept_ok, zero_ok
+
+
+def _solve_self_consistency(pen: Penalty, ws2: np.ndarray, lam: np.ndarray, beta: np.ndarray, k: int,
+                            support: np.ndarray | None, band: str, tol_abs: float
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Solve ``(s, q) = (s(w), q(w))`` for every trial, with the kept set fixed (``support``) or chosen by the
+    active-set loop (``band`` rule). Returns ``x = (k s, k q)``, the residual norm, the kept set used and whether
+    the active set settled."""
+    n = ws2.shape[0]
+    fixed = support is not None
+    x = np.ones((n, 2))  # x = (k s, k q) = (1, 1) is the exact answer at lam = 0
+
+    def rule(kept_ok: np.ndarray, zero_ok: np.ndarray) -> np.ndarray:
+        return kept_ok if band == "keep" else kept_ok & ~zero_ok
+
+    sup = support if fixed else rule(*_candidates(pen, ws2, lam, beta, x, k)[4:])
+
+    def fun(xv: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        return _self_map_residual(xv, pen, ws2[idx], lam[idx], beta[idx], sup[idx], k)
+
+    sup_solved = sup.copy()  # the support each trial's current (s, q) was solved with
+    settled = np.ones(n, dtype=bool) if fixed else np.zeros(n, dtype=bool)
+    repair = np.zeros(n, dtype=bool)
+    todo = np.ones(n, dtype=bool)
+    gn = np.full(n, np.inf)
+    for rnd in range(1 if fixed else _ACTIVE_SET_ROUNDS):
+        idx = np.flatnonzero(todo)
+        if idx.size == 0:
+            break
+        xi, gi = _newton(x[idx], lambda xv, j, idx=idx: fun(xv, idx[j]), tol_abs)
+        # per-trial SciPy fallback; skipped where Newton ran into q -> 0+ with kept coordinates: the fixed point then
+        # has q <= 0 (outside the scope of the kept-branch formula, see Notes) and no solver can find it here
+        for m in np.flatnonzero((gi > tol_abs) & ~((xi[:, 1] < _Q_SINGULAR) & np.any(sup[idx], axis=1))):
+            i = idx[m]
+            xi[m], gi[m] = _scipy_polish(xi[m], lambda xv, i=i: fun(np.asarray(xv)[None], np.array([i]))[0],
+                                         tol_abs)
+        x[idx], gn[idx] = xi, gi
+        sup_solved[idx] = sup[idx]
+        if fixed:
+            break
+        kept_ok, zero_ok = _candidates(pen, ws2, lam, beta, x, k)[4:]
+        # preferred rule first; trials that keep changing switch to the repair rule, which flips only the
+        # coordinates whose branch is inconsistent (the preferred rule can cycle: keeping a band coordinate may move
+        # (s, q) so that it is no longer kept-consistent, and dropping it makes it kept-consistent again)
+        new = np.where(repair[:, None], np.where(sup, kept_ok, ~zero_ok), rule(kept_ok, zero_ok))
+        changed = np.any(new != sup, axis=1)
+        settled = ~changed
+        if rnd + 1 >= _PREFERRED_ROUNDS:
+            repair |= changed
+        sup = np.where(changed[:, None], new, sup)
+        todo = changed & (gn <= tol_abs)  # a failed solve is reported, not iterated
+    return x, gn, sup_solved, settled
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Public API
 # ----------------------------------------------------------------------------------------------------------------------
@@ -326,73 +394,15 @@ def predict(problem: Problem, *, band: str = "keep", support: Any = None, tol: f
     n, d = ws2.shape
     batch_shape = () if problem.batch_size is None else (n,)
     shape = (*batch_shape, d)
-    nz = ws2 != 0
     fixed = support is not None
-    if fixed:
-        sup = problem.support_mask(support)
+    sup = problem.support_mask(support) if fixed else None
 
     tol_abs = tol * (1.0 + (k - 1) / math.pi)
-    x = np.ones((n, 2))  # x = (k s, k q) = (1, 1) is the exact answer at lam = 0
-
-    def candidates(xv: np.ndarray) -> tuple[np.ndarray, ...]:
-        s, q = xv[:, 0] / k, xv[:, 1] / k
-        with np.errstate(all="ignore"):
-            u_k, w_k, exists, _ = _kept_branch(pen, ws2, s, q, lam_b, beta_b)
-            mu = (lam_b / beta_b)[:, None]
-            thr = pen.threshold(lam_b / beta_b, validate=False)[:, None]
-            w_z = (s / (q + beta_b))[:, None] * ws2
-            kept_ok = exists & nz & (np.abs(w_k) > thr) & (
-                np.abs(pen.shrink(w_k, lam_b / beta_b, validate=False) - u_k)
-                <= _CONSISTENCY_RTOL * (np.abs(u_k) + mu))
-            zero_ok = np.abs(w_z) <= thr
-        return u_k, w_k, exists & nz, w_z, kept_ok, zero_ok
-
-    def rule(kept_ok: np.ndarray, zero_ok: np.ndarray) -> np.ndarray:
-        return kept_ok if band == "keep" else kept_ok & ~zero_ok
-
-    if not fixed:
-        _, _, _, _, kept_ok, zero_ok = candidates(x)
-        sup = rule(kept_ok, zero_ok)
-
-    def fun(xv: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        return _self_map_residual(xv, pen, ws2[idx], lam_b[idx], beta_b[idx], sup[idx], k)
-
-    sup_solved = sup.copy()  # the support each trial's current (s, q) was solved with
-    settled = np.ones(n, dtype=bool) if fixed else np.zeros(n, dtype=bool)
-    repair = np.zeros(n, dtype=bool)
-    todo = np.ones(n, dtype=bool)
-    gn = np.full(n, np.inf)
-    for rnd in range(1 if fixed else _ACTIVE_SET_ROUNDS):
-        idx = np.flatnonzero(todo)
-        if idx.size == 0:
-            break
-        xi, gi = _newton(x[idx], lambda xv, j, idx=idx: fun(xv, idx[j]), tol_abs)
-        # per-trial SciPy fallback; skipped where Newton ran into q -> 0+ with kept coordinates: the fixed point then
-        # has q <= 0 (outside the scope of the kept-branch formula, see Notes) and no solver can find it here
-        for m in np.flatnonzero((gi > tol_abs) & ~((xi[:, 1] < _Q_SINGULAR) & np.any(sup[idx], axis=1))):
-            i = idx[m]
-            xi[m], gi[m] = _scipy_polish(xi[m], lambda xv, i=i: fun(np.asarray(xv)[None], np.array([i]))[0],
-                                         tol_abs)
-        x[idx], gn[idx] = xi, gi
-        sup_solved[idx] = sup[idx]
-        if fixed:
-            break
-        _, _, _, _, kept_ok, zero_ok = candidates(x)
-        # preferred rule first; trials that keep changing switch to the repair rule, which flips only the
-        # coordinates whose branch is inconsistent (the preferred rule can cycle: keeping a band coordinate may move
-        # (s, q) so that it is no longer kept-consistent, and dropping it makes it kept-consistent again)
-        new = np.where(repair[:, None], np.where(sup, kept_ok, ~zero_ok), rule(kept_ok, zero_ok))
-        changed = np.any(new != sup, axis=1)
-        settled = ~changed
-        if rnd + 1 >= _PREFERRED_ROUNDS:
-            repair |= changed
-        sup = np.where(changed[:, None], new, sup)
-        todo = changed & (gn <= tol_abs)  # a failed solve is reported, not iterated
-    sup = sup_solved
+    x, gn, sup, settled = _solve_self_consistency(pen, ws2, lam_b, beta_b, k, sup if fixed else None, band, tol_abs)
     converged = (gn <= tol_abs) & settled
 
     s, q = x[:, 0] / k, x[:, 1] / k
-    u_k, w_k, exists, w_z, kept_ok, zero_ok = candidates(x)
+    u_k, w_k, exists, w_z, kept_ok, zero_ok = _candidates(pen, ws2, lam_b, beta_b, x, k)
     with np.errstate(all="ignore"):
         w, u = _branch_point(pen, ws2, s, q, lam_b, beta_b, sup)
         qpos = q > 0
