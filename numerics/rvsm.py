@@ -182,10 +182,8 @@ def _as_weight(name: str, value: Any, xp: Any, like: Array, *, check: str | None
     return arr
 
 
-def _start(problem: Problem, w0: Any, eta: Any, gradient: GradientSource, update: str
-           ) -> tuple[TrialState, _Method, bool]:
-    """Validate the start points and the step, broadcast everything to B rows on the run's backend, and bind the
-    gradient source: the state at ``t = 0`` (``u^0 = prox(w^0)``), the update and whether the run is batched."""
+def _start_points(problem: Problem, w0: Any, gradient: GradientSource) -> tuple[Any, Array, Array]:
+    """The validated start points (as the gradient source prepares them) and the teacher on their backend."""
     if not array_api_compat.is_array_api_obj(w0) or isinstance(w0, (int, float)):
         raise ValueError(f"w0 must be an array of shape (d,) or (B, d); got {type(w0).__name__}")
     xp = namespace(w0)
@@ -200,20 +198,34 @@ def _start(problem: Problem, w0: Any, eta: Any, gradient: GradientSource, update
         if not array_api_compat.is_numpy_array(ws):
             raise ValueError("the problem's w_star and w0 must be arrays of the same backend (or w_star NumPy)")
         ws = xp.asarray(ws, dtype=w0.dtype, device=array_api_compat.device(w0))
-    ws = to_float(ws, xp, like=w0)
-    w0 = gradient.prepare_start(w0)
+    return xp, gradient.prepare_start(w0), to_float(ws, xp, like=w0)
+
+
+def _method(penalty: Penalty, update: str, lam: Array, mu: Array, eb: Array) -> _Method:
+    """The update with the batch-wide decisions (``lam = 0`` everywhere, nowhere or mixed; shared ``mu``,
+    ``eta beta``) taken once on the host."""
+    lam_zero = np.asarray(to_numpy(lam == 0), dtype=bool).reshape(-1)
+    lam_mode = "all" if lam_zero.all() else ("none" if not lam_zero.any() else "mixed")
+    mu_host = np.asarray(to_numpy(mu), dtype=np.float64).reshape(-1)
+    eb_host = np.asarray(to_numpy(eb), dtype=np.float64).reshape(-1)
+    return _Method(penalty, update, lam_mode, mu[0] if bool(np.all(mu_host == mu_host[0])) else None,
+                   eb[0] if bool(np.all(eb_host == eb_host[0])) else None)
+
+
+def _start(problem: Problem, w0: Any, eta: Any, gradient: GradientSource, update: str
+           ) -> tuple[TrialState, _Method, bool]:
+    """Broadcast everything to B rows on the run's backend and bind the gradient source: the state at ``t = 0``
+    (``u^0 = prox(w^0)``), the update and whether the run is batched."""
+    xp, w0, ws = _start_points(problem, w0, gradient)
     eta_a = _as_weight("eta", eta, xp, w0, check="eta > 0")
     lam_a, beta_a = (_as_weight(n, v, xp, w0) for n, v in (("lam", problem.lam), ("beta", problem.beta)))
-
     sizes = {"problem": problem.batch_size, "w0": int(w0.shape[0]) if w0.ndim == 2 else None,
              "eta": int(eta_a.shape[0]) if eta_a.ndim == 1 else None}
     given = {n: s for n, s in sizes.items() if s is not None and s != 1}
     if len(set(given.values())) > 1:
         desc = ", ".join(f"{n}: {s}" for n, s in sizes.items() if s is not None)
         raise ValueError(f"batch sizes do not match (the problem, w0 and eta must share B or have none); got {desc}")
-    batched = any(s is not None for s in sizes.values())
-    B = next(iter(given.values()), 1)
-    d = problem.d
+    B, d = next(iter(given.values()), 1), problem.d
 
     def rows(x: Array, shape: tuple[int, ...]) -> Array:
         if x.ndim == len(shape) and tuple(x.shape) == shape:
@@ -227,16 +239,9 @@ def _start(problem: Problem, w0: Any, eta: Any, gradient: GradientSource, update
     ws, w = rows(ws, (B, d)), rows(w0, (B, d))
     lam, beta, eta_v = (rows(p, (B,)) for p in (lam_a, beta_a, eta_a))
     mu, eb = lam / beta, eta_v * beta
-
-    lam_zero = np.asarray(to_numpy(lam == 0), dtype=bool).reshape(-1)
-    lam_mode = "all" if lam_zero.all() else ("none" if not lam_zero.any() else "mixed")
-    mu_host = np.asarray(to_numpy(mu), dtype=np.float64).reshape(-1)
-    eb_host = np.asarray(to_numpy(eb), dtype=np.float64).reshape(-1)
-    method = _Method(problem.penalty, update, lam_mode,
-                     mu[0] if bool(np.all(mu_host == mu_host[0])) else None,
-                     eb[0] if bool(np.all(eb_host == eb_host[0])) else None)
+    method = _method(problem.penalty, update, lam, mu, eb)
     dev = array_api_compat.device(w)
     state = TrialState(w=w, u=w, grad=gradient.bind(ws, problem.k), lam=lam, beta=beta, eta=eta_v, mu=mu,
                        eta_beta=eb, step=nan_steps(xp, B, w), it=xp.zeros((B,), dtype=xp.int64, device=dev),
                        done=xp.zeros((B,), dtype=xp.bool, device=dev))
-    return replace(state, u=method.prox(state, w)), method, batched
+    return replace(state, u=method.prox(state, w)), method, any(s is not None for s in sizes.values())
