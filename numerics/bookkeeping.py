@@ -39,7 +39,7 @@ COMPACT_FRACTION = 0.125
 PROGRESS_SECONDS = 2.0
 
 
-@dataclass(frozen=True)
+@dataclass
 class TrialState:
     """The rows of the active trials: iterates, per-trial weights and the bound gradient source.
 
@@ -144,16 +144,17 @@ class Bookkeeping:
         if need_step:
             diff = w_next - st.w
             step = xp.sqrt(xp.vecdot(diff, diff))
-        if tol is not None:
+        if tol is not None:  # in place on the state record (one per run, owned by the bookkeeping)
             moving = xp.logical_not(st.done)
             m2 = xp.expand_dims(moving, axis=1)
-            st = replace(st, w=xp.where(m2, w_next, st.w), u=xp.where(m2, u_next, st.u),
-                         step=xp.where(moving, step, st.step),
-                         it=xp.where(moving, xp.asarray(t, dtype=xp.int64, device=self._dev), st.it),
-                         done=xp.logical_or(st.done, step < tol))
+            st.w, st.u = xp.where(m2, w_next, st.w), xp.where(m2, u_next, st.u)
+            st.step = xp.where(moving, step, st.step)
+            st.it = xp.where(moving, xp.asarray(t, dtype=xp.int64, device=self._dev), st.it)
+            st.done = xp.logical_or(st.done, step < tol)
         else:
-            st = replace(st, w=w_next, u=u_next, step=step if need_step else st.step)
-        self.state = st
+            st.w, st.u = w_next, u_next
+            if need_step:
+                st.step = step
         if rec is not None and t % rec == 0:
             self._record(t)
         if t % HOUSEKEEPING_EVERY == 0 or t == self._iters:

@@ -241,16 +241,20 @@ class Penalty(ABC):
             _check_mu(mu)
         xp, x = _as_float_array(x)
         m = expand_param("mu", mu, x, xp)
-        return self._prox(xp, x, m)
+        return self.prox_kernel(xp, x, m)
 
-    def _prox(self, xp: Any, x: Array, mu: Array) -> Array:
-        """``where(|x| > threshold(mu), shrink(x, mu), 0)`` for a float array ``x`` and ``mu`` already expanded by
-        the leading-axis rule (subclasses may override with an equal, cheaper form)."""
+    def prox_kernel(self, xp: Any, x: Array, mu: Array) -> Array:
+        """:meth:`prox` without validation or conversion, for a hot loop that validated once.
+
+        ``x`` is a floating array of the namespace ``xp``; ``mu`` a 0-d array or already expanded by the leading-axis
+        rule (e.g. shape (B, 1) for ``x`` of shape (B, d)). Computes ``where(|x| > threshold(mu), shrink(x, mu), 0)``
+        (subclasses may override with an equal, cheaper form).
+        """
         keep = xp.abs(x) > self._threshold(xp, mu)
         return xp.where(keep, self._shrink(xp, x, mu), xp.zeros_like(x))
 
     def _prox_compact(self, xp: Any, x: Array, mu: Array) -> Array:
-        """:meth:`_prox` with ``shrink`` evaluated on the entries above the threshold only.
+        """:meth:`prox_kernel` with ``shrink`` evaluated on the entries above the threshold only.
 
         For a costly ``shrink`` (TL1: an arccos and a cosine per entry) on mostly thresholded data. Array-API code
         without mask assignment: the kept entries are gathered (``nonzero``, ``take``), shrunk, and scattered back by
@@ -297,11 +301,11 @@ class L1(Penalty):
     def _shrink(self, xp: Any, x: Array, mu: Array) -> Array:
         return l1_shrink(xp, x, mu)
 
-    def _prox(self, xp: Any, x: Array, mu: Array) -> Array:
+    def prox_kernel(self, xp: Any, x: Array, mu: Array) -> Array:
         # x - clip(x, -mu, mu) equals where(|x| > mu, sign(x)(|x| - mu), 0) exactly (x -/+ mu either way; x - x = 0
         # on the tie and below), in two passes instead of seven; NaN stays NaN.
         if type(self)._threshold is not L1._threshold or type(self)._shrink is not L1._shrink:
-            return super()._prox(xp, x, mu)
+            return super().prox_kernel(xp, x, mu)
         return x - xp.clip(x, -mu, mu)
 
 
@@ -327,11 +331,11 @@ class L0(Penalty):
     def _shrink(self, xp: Any, x: Array, mu: Array) -> Array:
         return x + xp.zeros_like(mu)
 
-    def _prox(self, xp: Any, x: Array, mu: Array) -> Array:
+    def prox_kernel(self, xp: Any, x: Array, mu: Array) -> Array:
         # x * 1{|x| > threshold}: the same values as the where() (ties to 0; -0.0 below the threshold for x < 0;
         # |x| = inf is always kept, so no inf * 0), without where()'s per-entry branch.
         if type(self)._shrink is not L0._shrink:
-            return super()._prox(xp, x, mu)
+            return super().prox_kernel(xp, x, mu)
         return x * xp.astype(xp.abs(x) > self._threshold(xp, mu), x.dtype)
 
 
@@ -368,7 +372,7 @@ class TL1(Penalty):
     def _shrink(self, xp: Any, x: Array, mu: Array) -> Array:
         return tl1_shrink(xp, x, mu, self.a)
 
-    def _prox(self, xp: Any, x: Array, mu: Array) -> Array:
+    def prox_kernel(self, xp: Any, x: Array, mu: Array) -> Array:
         # On the CPU (NumPy, torch) arccos and cos cost far more than a pass over the data (NumPy's float64 cos is
         # scalar: ~40 passes): evaluate the branch only above the threshold. Device arrays keep the dense form (no
         # synchronisation), and so does array_api_strict (which keeps the dense form tested).
@@ -376,7 +380,7 @@ class TL1(Penalty):
             array_api_compat.is_torch_namespace(xp) and getattr(device_of(x), "type", None) == "cpu")
         if cpu and x.ndim > 0:
             return self._prox_compact(xp, x, mu)
-        return super()._prox(xp, x, mu)
+        return super().prox_kernel(xp, x, mu)
 
     def __repr__(self) -> str:
         return f"TL1(a={self.a!r})"

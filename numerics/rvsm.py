@@ -74,7 +74,7 @@ def run(problem: Problem, w0: Array, *, eta: Any, iters: int, tol: float | None 
 
     Notes
     -----
-    The update (THEORY: section "The relaxed variable splitting method" of the docs), ``mu = lam / beta``:
+    The update (THEORY: section "The relaxed variable splitting method" of the docs), ``mu = lam / beta``::
 
         w^{t+1} = w^t - eta (grad l(w^t) + beta (w^t - u^t)),   u^{t+1} = prox_{mu P}(w^{t+1}).
 
@@ -99,6 +99,7 @@ def run(problem: Problem, w0: Array, *, eta: Any, iters: int, tol: float | None 
     state, method, batched = _start(problem, w0, eta, gradient, update)
     book = Bookkeeping(state, method.advance, penalty=problem.penalty, k=problem.k, iters=iters, tol=tol,
                        record_every=record_every, progress=progress, batched=batched)
+    del state  # the bookkeeping holds the state from here on (one (B, d) array less at peak)
     with np.errstate(all="ignore"):
         while book.running():
             book.advance(*method.advance(book.state))
@@ -114,6 +115,7 @@ class _Method:
     None for per-trial values.
     """
 
+    xp: Any
     penalty: Penalty
     update: str
     lam_mode: str
@@ -146,11 +148,9 @@ class _Method:
         """``prox_{mu P}(w)`` row by row; exactly ``w`` where ``lam = 0``."""
         if self.lam_mode == "all":
             return w
-        mu = st.mu if self.mu_shared is None else self.mu_shared
-        u = self.penalty.prox(w, mu, validate=False)
+        u = self.penalty.prox_kernel(self.xp, w, st.mu[:, None] if self.mu_shared is None else self.mu_shared)
         if self.lam_mode == "mixed":
-            xp = array_api_compat.array_namespace(w)
-            u = xp.where(xp.expand_dims(st.lam == 0, axis=1), w, u)
+            u = self.xp.where(self.xp.expand_dims(st.lam == 0, axis=1), w, u)
         return u
 
 
@@ -201,14 +201,14 @@ def _start_points(problem: Problem, w0: Any, gradient: GradientSource) -> tuple[
     return xp, gradient.prepare_start(w0), to_float(ws, xp, like=w0)
 
 
-def _method(penalty: Penalty, update: str, lam: Array, mu: Array, eb: Array) -> _Method:
+def _method(xp: Any, penalty: Penalty, update: str, lam: Array, mu: Array, eb: Array) -> _Method:
     """The update with the batch-wide decisions (``lam = 0`` everywhere, nowhere or mixed; shared ``mu``,
     ``eta beta``) taken once on the host."""
     lam_zero = np.asarray(to_numpy(lam == 0), dtype=bool).reshape(-1)
     lam_mode = "all" if lam_zero.all() else ("none" if not lam_zero.any() else "mixed")
     mu_host = np.asarray(to_numpy(mu), dtype=np.float64).reshape(-1)
     eb_host = np.asarray(to_numpy(eb), dtype=np.float64).reshape(-1)
-    return _Method(penalty, update, lam_mode, mu[0] if bool(np.all(mu_host == mu_host[0])) else None,
+    return _Method(xp, penalty, update, lam_mode, mu[0] if bool(np.all(mu_host == mu_host[0])) else None,
                    eb[0] if bool(np.all(eb_host == eb_host[0])) else None)
 
 
@@ -239,7 +239,7 @@ def _start(problem: Problem, w0: Any, eta: Any, gradient: GradientSource, update
     ws, w = rows(ws, (B, d)), rows(w0, (B, d))
     lam, beta, eta_v = (rows(p, (B,)) for p in (lam_a, beta_a, eta_a))
     mu, eb = lam / beta, eta_v * beta
-    method = _method(problem.penalty, update, lam, mu, eb)
+    method = _method(xp, problem.penalty, update, lam, mu, eb)
     dev = array_api_compat.device(w)
     state = TrialState(w=w, u=w, grad=gradient.bind(ws, problem.k), lam=lam, beta=beta, eta=eta_v, mu=mu,
                        eta_beta=eb, step=nan_steps(xp, B, w), it=xp.zeros((B,), dtype=xp.int64, device=dev),
