@@ -28,7 +28,7 @@ class Backend:
     name : str
         ``"numpy"``, ``"torch"`` (CPU), ``"torch_cuda"``, ``"cupy"`` or ``"jax_gpu"``.
     xp : module
-        The array namespace the engine receives (arrays of this namespace are passed to :func:`numerics.rvsm.run`).
+        The array namespace the engine receives (arrays of this namespace are passed to :func:`numerics.run`).
     device : Any
         Device for array creation (None: the namespace's default).
     gpu : bool

@@ -1,7 +1,7 @@
 """The machine's own limits, measured in the same run: memory bandwidth and the matrix-product rate.
 
-Both are measured with plain NumPy on the CPU (the issue's reference) and, for a GPU backend, with that backend's own
-arrays on its device, so that each engine row is compared with the limit of the device it ran on.
+Both are measured with plain NumPy on the CPU (the reference of every comparator row) and, for a GPU backend, with that
+backend's own arrays on its device, so that each engine row is compared with the limit of the device it ran on.
 """
 
 from __future__ import annotations

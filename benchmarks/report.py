@@ -40,7 +40,8 @@ def format_table(rows: list[Row]) -> str:
 
 def markdown(rows: list[Row], meta: dict[str, Any]) -> str:
     """Markdown: the machine and limits, the table, the structural measurements."""
-    lines = ["# Benchmarks (issue 6)", "", f"Profile `{meta['profile']}`; machine: {meta['machine']['cpu']}, "
+    lines = ["# Benchmarks: the engine against per-trial loops, autograd and the machine's limits", "",
+             f"Profile `{meta['profile']}`; machine: {meta['machine']['cpu']}, "
              f"{meta['machine']['nproc']} CPUs (load average at start {meta['machine'].get('loadavg_start')}, "
              f"end {meta['machine'].get('loadavg_end')}); numpy {meta['machine']['numpy']}, "
              f"torch {meta['machine']['torch']}.",

@@ -1,4 +1,4 @@
-"""Structural targets of issue 6, measured rather than asserted: no Python loop over trials or samples in the hot
+"""The engine's structural targets, measured rather than asserted: no Python loop over trials or samples in the hot
 path, and memory O(B d) (W1) / O(N k d + B d) (W2) with no per-iteration history.
 
 - Python work per iteration: :mod:`cProfile` counts the Python-level function calls of the NumPy engine for two
@@ -23,14 +23,17 @@ __all__ = ["calls_per_iteration", "peak_memory", "structure_report"]
 
 
 def _run(kind: str, cfg: Config, size: int, iters: int) -> Any:
-    from numerics import rvsm
+    """One whole engine call (problem validation, gradient binding, the loop and its bookkeeping), as a user makes
+    it: ``numerics.run(numerics.Problem(...), w0, ...)`` with the population (W1) or empirical (W2) gradient."""
+    import numerics as nm
 
     if kind == "W1":
         ws, w0 = problem(size, cfg.w1_d, cfg.seed)
-        return lambda: rvsm.run(ws, cfg.k, "l1", cfg.lam, cfg.beta, cfg.eta, w0, iters)
+        return lambda: nm.run(nm.Problem(ws, cfg.k, "l1", cfg.lam, cfg.beta), w0, eta=cfg.eta, iters=iters)
     ws, w0 = problem(cfg.w2_trials, cfg.w2_d, cfg.seed + 1)
     Z = np.random.default_rng(cfg.seed + 2).standard_normal((size, cfg.k, cfg.w2_d))
-    return lambda: rvsm.run(ws, cfg.k, "l1", cfg.lam, cfg.beta, cfg.eta, w0, iters, gradient="empirical", samples=Z)
+    return lambda: nm.run(nm.Problem(ws, cfg.k, "l1", cfg.lam, cfg.beta), w0, eta=cfg.eta, iters=iters,
+                          gradient=nm.Empirical(samples=Z))
 
 
 def _calls(fn: Any) -> int:
@@ -43,13 +46,19 @@ def _calls(fn: Any) -> int:
 
 def calls_per_iteration(kind: str, cfg: Config, size: int, iters: tuple[int, int] = (16, 48)) -> float:
     """Python function calls per RVSM iteration of the NumPy engine for ``kind`` ``"W1"`` (``size`` trials) or
-    ``"W2"`` (``size`` samples): ``(calls(T2) - calls(T1)) / (T2 - T1)``."""
+    ``"W2"`` (``size`` samples): ``(calls(T2) - calls(T1)) / (T2 - T1)``.
+
+    One unprofiled run comes first, so that one-time work of a fresh process (lazy imports, caches filled on first
+    use) is not counted in either run: the count does not depend on what ran before it."""
     t1, t2 = iters
+    _run(kind, cfg, size, t1)()
     return (_calls(_run(kind, cfg, size, t2)) - _calls(_run(kind, cfg, size, t1))) / (t2 - t1)
 
 
 def peak_memory(kind: str, cfg: Config, size: int, iters: int) -> int:
-    """Peak bytes allocated (tracemalloc) during one NumPy engine run, inputs excluded."""
+    """Peak bytes allocated (tracemalloc) during one NumPy engine run, inputs excluded (after a short unmeasured run,
+    so that the modules a fresh process imports on first use are not counted)."""
+    _run(kind, cfg, size, 1)()
     fn = _run(kind, cfg, size, iters)
     tracemalloc.start()
     try:

@@ -1,4 +1,5 @@
-"""The three workloads of issue 6, each timed for the engine on every backend and for the comparators.
+"""The three workloads (population RVSM in batch, empirical RVSM, Monte Carlo of the loss and its gradient), each
+timed for the engine on every backend and for the comparators.
 
 Every function returns a list of :class:`Row`; times are per *unit*: a trial-iteration (W1, W2) or a sample (W3).
 The comparators run on a subset of the trials (or samples) and are scaled per unit; their results are compared with
@@ -179,7 +180,7 @@ def run_w1(cfg: Config, backends: list[Backend], limits: dict[str, Bandwidth], t
 
     Limit: passes over the (B, d) float64 state per iteration, ``t_iteration * bandwidth / (8 B d)``.
     """
-    from numerics import rvsm
+    import numerics as nm
 
     B, d, T, k = cfg.w1_trials, cfg.w1_d, cfg.w1_iters, cfg.k
     ws, w0 = problem(B, d, cfg.seed)
@@ -198,7 +199,7 @@ def run_w1(cfg: Config, backends: list[Backend], limits: dict[str, Bandwidth], t
             wsb, w0b = be.asarray(ws), be.asarray(w0)
 
             def run_engine():
-                res = rvsm.run(wsb, k, pen, cfg.lam, cfg.beta, cfg.eta, w0b, iters, a=a)
+                res = nm.run(nm.Problem(wsb, k, pen, cfg.lam, cfg.beta, a=a), w0b, eta=cfg.eta, iters=iters)
                 return be.to_numpy(res.w), be.to_numpy(res.u)
             return run_engine
 
@@ -240,7 +241,7 @@ def run_w2(cfg: Config, backends: list[Backend], rates: dict[str, MatmulRate], t
     Limit: achieved rate ``4 N k d`` flop per trial-iteration over the measured rate of the same two products.
     The engine's time includes its setup (labels, validation), amortized over ``w2_iters`` iterations.
     """
-    from numerics import rvsm
+    import numerics as nm
 
     N, k, d, B, T = cfg.w2_samples, cfg.k, cfg.w2_d, cfg.w2_trials, cfg.w2_iters
     ws, w0 = problem(B, d, cfg.seed + 1)
@@ -258,8 +259,8 @@ def run_w2(cfg: Config, backends: list[Backend], rates: dict[str, MatmulRate], t
         wsb, w0b, Zb = be.asarray(ws), be.asarray(w0), be.asarray(Z)
 
         def fn():
-            res = rvsm.run(wsb, k, pen, cfg.lam, cfg.beta, cfg.eta, w0b, iters, gradient="empirical", samples=Zb,
-                           a=a)
+            res = nm.run(nm.Problem(wsb, k, pen, cfg.lam, cfg.beta, a=a), w0b, eta=cfg.eta, iters=iters,
+                         gradient=nm.Empirical(samples=Zb))
             return be.to_numpy(res.w), be.to_numpy(res.u)
         return fn
 

@@ -349,6 +349,7 @@ def predict(problem: Problem, *, band: str = "keep", support: Any = None, tol: f
     tol : float
         Tolerance of the ``(s, q)`` solve: ``max(|k s - k s(w)|, |k q - k q(w)|) <= tol (1 + (k - 1)/pi)``, the
         factor being the size of the largest term of ``k q`` (so its rounding is covered for every ``k``).
+
     Returns
     -------
     LimitPrediction

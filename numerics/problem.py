@@ -63,7 +63,7 @@ def _weight(name: str, value: Any, *, low_inclusive: bool, allowed: str) -> floa
     arr = to_numpy(value, name)
     if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise ValueError(f"{name} must be real numbers ({allowed}); got dtype {arr.dtype}")
-    arr = np.asarray(arr, dtype=np.float64)
+    arr = np.array(arr, dtype=np.float64)  # a copy: the read-only flag below must not reach the caller's array
     check_scalar_or_array(name, arr, low=0.0, low_inclusive=low_inclusive, allowed=allowed)
     if arr.ndim == 0:
         return float(arr)
@@ -137,7 +137,7 @@ class Problem:
 
     Notes
     -----
-    The method (with ``mu = lam / beta``, :attr:`mu`):
+    The method (with ``mu = lam / beta``, :attr:`mu`)::
 
         u^0 = prox_{mu P}(w^0),
         w^{t+1} = w^t - eta (grad l(w^t) + beta (w^t - u^t)),
@@ -201,8 +201,15 @@ class Problem:
         moved to it).
         """
         xp = namespace(w)
-        lam, beta = (v if isinstance(v, float) else to_float(v, xp, like=w) for v in (self.lam, self.beta))
-        return relaxed_lagrangian(self.penalty, loss, w, u, lam, beta)
+
+        def weight(v: float | np.ndarray) -> Any:
+            if isinstance(v, float):
+                return v
+            if not array_api_compat.is_numpy_array(w):  # the NumPy (B,) weights onto the backend of w
+                v = xp.asarray(v, dtype=w.dtype, device=array_api_compat.device(w), copy=True)
+            return to_float(v, xp, like=w)
+
+        return relaxed_lagrangian(self.penalty, loss, w, u, weight(self.lam), weight(self.beta))
 
     def on_host(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The problem as float64 NumPy rows, for the predictors: ``(w_star (n, d), lam (n,), beta (n,))`` with

@@ -36,22 +36,22 @@ class DivergenceError(ArithmeticError):
 class History:
     """Quantities recorded every ``record_every`` iterations (plus the start and the end of the run).
 
+    Trials that stopped (``tol``) repeat their final values in later records. For an unbatched run (all inputs
+    without a batch axis) the trailing B axis is absent.
+
     Attributes
     ----------
     iteration : array (n_records,)
         The iteration numbers t of the records (0 is the start w^0, u^0).
     lagrangian : array (n_records, B)
-        Relaxed Lagrangian L_beta(w^t, u^t) = l(w^t) + lam sum_i P(u^t_i) + (beta/2) |w^t - u^t|^2, with the loss of
-        the gradient source's model (population, empirical, binarized).
+        Relaxed Lagrangian ``L_beta(w^t, u^t) = l(w^t) + lam sum_i P(u^t_i) + (beta/2) |w^t - u^t|^2``, with the
+        loss of the gradient source's model (population, empirical, binarized).
     angle : array (n_records, B)
         Angle between w^t and w* in radians.
     support : array (n_records, B)
         Number of nonzero coordinates of u^t.
     step : array (n_records, B)
-        |w^t - w^{t-1}| (NaN at t = 0).
-
-    Trials that stopped (``tol``) repeat their final values in later records. For an unbatched run (all inputs
-    without a batch axis) the trailing B axis is absent.
+        ``|w^t - w^{t-1}|`` (NaN at t = 0).
     """
 
     iteration: Array

@@ -1,6 +1,6 @@
-"""Smoke test of the benchmarks (issue 6) on a tiny configuration: the table's structure, and that every comparator
-computes the same result as the engine (the comparators are correct implementations, not just timed code). No test
-here asserts a time."""
+"""Smoke test of the benchmarks (the engine against per-trial loops, autograd and the machine's limits) on a tiny
+configuration: the table's structure, and that every comparator computes the same result as the engine (the
+comparators are correct implementations, not just timed code). No test here asserts a time."""
 
 from __future__ import annotations
 
@@ -89,11 +89,12 @@ def test_cli_writes_json_and_markdown_only_under_out(tmp_path, capsys):
 # The agreement check can fail: deliberately wrong comparators are reported as different from the engine
 # ----------------------------------------------------------------------------------------------------------------------
 def _engine_w1(pen, iters=30):
-    from numerics import rvsm
+    import numerics as nm
 
     cfg = workloads.TINY
     ws, w0 = workloads.problem(4, 5, 1)
-    res = rvsm.run(ws, cfg.k, pen, cfg.lam, cfg.beta, cfg.eta, w0, iters, a=cfg.a if pen == "tl1" else None)
+    prob = nm.Problem(ws, cfg.k, pen, cfg.lam, cfg.beta, a=cfg.a if pen == "tl1" else None)
+    res = nm.run(prob, w0, eta=cfg.eta, iters=iters)
     return ws, w0, (res.w, res.u)
 
 
