@@ -1,7 +1,9 @@
-"""``python -m paper_figures [--out DIR] [--only NAME ...] [--preset tiny|quick|full]``.
+"""``python -m paper_figures [--out DIR] [--only NAME ...] [--preset tiny|quick|full] [--redraw]``.
 
-Regenerates each figure (PNG + PDF) and the CSV of its data; prints one line per figure with its time. Exits 1 if a
-figure fails (the others are still made), 2 on bad arguments.
+Regenerates each figure: computes its data into ``<name>.csv`` and draws ``<name>.png`` / ``.pdf`` from that CSV;
+prints one line per figure with its time. With ``--redraw`` only the drawing is done, from the CSVs already in
+``--out`` (nothing is recomputed; seconds for all figures). Exits 1 if a figure fails (the others are still made),
+2 on bad arguments or, with ``--redraw``, when a CSV is missing (nothing is drawn then).
 """
 
 from __future__ import annotations
@@ -22,14 +24,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", metavar="NAME", choices=FIGURES, help="make only these figures")
     parser.add_argument("--preset", choices=PRESET_NAMES, default="quick",
                         help="tiny (smoke test), quick (default, a few minutes for all), full (publication)")
+    parser.add_argument("--redraw", action="store_true",
+                        help="draw from the CSVs already in --out without recomputing (ignores --preset)")
     args = parser.parse_args(argv)
     names = args.only or list(FIGURES)
+    if args.redraw:
+        missing = [str(args.out / f"{name}.csv") for name in names if not (args.out / f"{name}.csv").is_file()]
+        if missing:
+            print(f"{parser.prog}: error: --redraw needs the CSV of every figure; missing: {', '.join(missing)} "
+                  "(run without --redraw to compute it)", file=sys.stderr)
+            return 2
     failed = []
     t_all = time.perf_counter()
     for name in names:
         t0 = time.perf_counter()
         try:
-            paths = module(name).make(args.out, args.preset)
+            mod = module(name)
+            if args.redraw:
+                paths = mod.draw(args.out / f"{name}.csv", args.out)
+            else:
+                paths = mod.make(args.out, args.preset)
         except Exception:
             failed.append(name)
             print(f"FAILED  {name}  ({time.perf_counter() - t0:.1f} s)", flush=True)
@@ -37,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         files = ", ".join(p.name for p in paths)
         print(f"ok      {name:18s} {time.perf_counter() - t0:6.1f} s  {files}", flush=True)
-    print(f"{len(names) - len(failed)}/{len(names)} figures in {time.perf_counter() - t_all:.1f} s -> {args.out}/")
+    verb = "redrawn" if args.redraw else "figures"
+    print(f"{len(names) - len(failed)}/{len(names)} {verb} in {time.perf_counter() - t_all:.1f} s -> {args.out}/")
     return 1 if failed else 0
 
 

@@ -10,7 +10,7 @@ The instance is chosen programmatically (:func:`search`): :data:`N_CANDIDATES` t
 ``lam = 0.05``, ``beta = 1``, ``eta = 0.5``, ``k = 4`` is run on all of them, and the candidate with the largest rise
 ``max_t [angle_t - min_{s <= t} angle_s]`` is drawn. (With these settings 36 of the 64 candidates show a rise above
 1e-12 rad; the chosen one, candidate 53, rises by 2.2 degrees. THEORY.md reported rises of ~1e-2 degrees on other
-instances.) The dashed line is the angle of the predicted limit ``w_bar`` (:func:`numerics.limits.predict`).
+instances.) The dashed line is the angle of the predicted limit ``w_bar`` (:func:`numerics.predict`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from numerics import init, limits, population, rvsm
+import numerics as nm
+from numerics import population
 from paper_figures import style
-from paper_figures.data import write_csv
+from paper_figures.data import read_csv, read_meta, write_csv
 
 NAME = "angle"
 
@@ -43,7 +44,7 @@ DESCRIPTIONS = {
     "iteration": "iteration t (0 = the start w^0)",
     "angle_gd": "angle(w^t, w*) along plain gradient descent (lam = 0) on the population loss [rad]",
     "angle_rvsm": f"angle(w^t, w*) along RVSM ({PENALTY}) with the population gradient, same start [rad]",
-    "angle_rvsm_limit": "angle(w_bar, w*) of the predicted RVSM limit (numerics.limits.predict) [rad]",
+    "angle_rvsm_limit": "angle(w_bar, w*) of the predicted RVSM limit (numerics.predict) [rad]",
     "lagrangian_rvsm": "relaxed Lagrangian L_beta(w^t, u^t) along RVSM (non-increasing) [unit of w^2]",
     "candidate": f"index of the chosen instance among the {N_CANDIDATES} searched (seed {SEED})",
     "lam": "penalty weight lambda of RVSM [unit of w]",
@@ -55,7 +56,7 @@ DESCRIPTIONS = {
 def candidates() -> tuple[np.ndarray, np.ndarray]:
     """The searched instances: teachers ``(N, d)`` (i.i.d. N(0, 1)) and starts uniform on the sphere of radius |w*|."""
     ws = np.random.default_rng(SEED).standard_normal((N_CANDIDATES, D))
-    w0 = init.uniform_sphere(N_CANDIDATES, D, seed=SEED + 1) * np.linalg.norm(ws, axis=1, keepdims=True)
+    w0 = nm.uniform_sphere(N_CANDIDATES, D, seed=SEED + 1) * np.linalg.norm(ws, axis=1, keepdims=True)
     return ws, w0
 
 
@@ -68,11 +69,11 @@ def largest_rise(angles: np.ndarray) -> np.ndarray:
 def search(iters: int) -> int:
     """Index of the candidate whose RVSM angle rises most (over ``iters`` iterations)."""
     ws, w0 = candidates()
-    res = rvsm.run(ws, K, PENALTY, LAM, BETA, ETA, w0, iters=iters, record_every=1)
+    res = nm.run(nm.Problem(ws, K, PENALTY, LAM, BETA), w0, eta=ETA, iters=iters, record_every=1)
     return int(np.argmax(largest_rise(np.asarray(res.history.angle))))
 
 
-def compute(preset: str = "quick") -> dict[str, np.ndarray]:
+def table(preset: str = "quick") -> dict[str, np.ndarray]:
     """All columns of the CSV (see :data:`COLUMNS`)."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}; got {preset!r}")
@@ -80,9 +81,10 @@ def compute(preset: str = "quick") -> dict[str, np.ndarray]:
     i = search(iters)
     ws_all, w0_all = candidates()
     ws, w0 = ws_all[i], w0_all[i]
-    gd = rvsm.run(ws, K, PENALTY, 0.0, BETA, ETA, w0, iters=iters, record_every=1)
-    rv = rvsm.run(ws, K, PENALTY, LAM, BETA, ETA, w0, iters=iters, record_every=1)
-    pred = limits.predict(ws, K, PENALTY, LAM, BETA)
+    problem = nm.Problem(ws, K, PENALTY, LAM, BETA)
+    gd = nm.run(nm.Problem(ws, K, PENALTY, 0.0, BETA), w0, eta=ETA, iters=iters, record_every=1)
+    rv = nm.run(problem, w0, eta=ETA, iters=iters, record_every=1)
+    pred = nm.predict(problem)
     n = len(rv.history.iteration)
     return {
         "iteration": np.asarray(rv.history.iteration),
@@ -108,18 +110,30 @@ def _rise_window(t: np.ndarray, a: np.ndarray) -> tuple[int, int]:
     return lo, k
 
 
-def plot(cols: dict[str, np.ndarray]):
-    """Draw the main panel (angle against t) and the inset (zoom on the rise of the RVSM angle); returns the figure."""
+def compute(out_dir: Path, preset: str = "quick") -> Path:
+    """Compute the data and write ``angle.csv`` into ``out_dir``; return its path."""
+    return write_csv(Path(out_dir) / f"{NAME}.csv", table(preset), DESCRIPTIONS,
+                     title=(f"angle to w* along GD and RVSM (d={D}, k={K}, {PENALTY}, lam={LAM}, beta={BETA}, "
+                            f"eta={ETA}; instance = candidate with the largest rise among {N_CANDIDATES}, "
+                            f"seed {SEED}); pi = {math.pi!r}"),
+                     meta={"d": D, "k": K, "penalty": PENALTY, "seed": SEED, "n_candidates": N_CANDIDATES})
+
+
+def draw(csv_path: Path, out_dir: Path) -> list[Path]:
+    """Draw the main panel (angle against t) and the inset (zoom on the rise of the RVSM angle) from the CSV; save
+    PNG + PDF."""
+    cols, meta = read_csv(csv_path), read_meta(csv_path)
+    penalty, lam = meta["penalty"], cols["lam"][0]
     fig, axes = style.new_figure(1, 1, width=style.SINGLE_COLUMN_IN, panel_aspect=0.8)
     ax = axes[0, 0]
     t = cols["iteration"]
     gd, rv, lim = (np.degrees(cols[c]) for c in ("angle_gd", "angle_rvsm", "angle_rvsm_limit"))
-    c_gd, c_rv = style.PENALTY_COLORS["gd"], style.PENALTY_COLORS[PENALTY]
+    c_gd, c_rv = style.PENALTY_COLORS["gd"], style.PENALTY_COLORS[penalty]
     with style.style_context():
         lo, hi = _rise_window(t, rv)
         x_hi = int(min(t[-1], 2 * t[hi]))
         ax.plot(t, gd, color=c_gd, label=style.PENALTY_LABELS["gd"])
-        ax.plot(t, rv, color=c_rv, label=rf"RVSM, {style.PENALTY_LABELS[PENALTY]}, $\lambda={LAM:g}$")
+        ax.plot(t, rv, color=c_rv, label=rf"RVSM, {style.PENALTY_LABELS[penalty]}, $\lambda={lam:g}$")
         ax.axhline(lim[0], color=style.THEORY_COLOR, ls="--", lw=0.8, label=r"predicted $\angle(\bar w,w^*)$")
         ax.set_xlim(0, x_hi)
         ax.set_ylim(-2, max(gd[0], rv[0]) * 1.08)
@@ -139,16 +153,10 @@ def plot(cols: dict[str, np.ndarray]):
         ins.set_title("zoom: the RVSM angle rises", fontsize=6, pad=2)
         ins.set_ylabel("deg", fontsize=6, labelpad=1)
         ax.indicate_inset_zoom(ins, edgecolor="0.5", lw=0.6)
-    return fig
+    return style.save(fig, out_dir, NAME)
 
 
 def make(out_dir: Path, preset: str = "quick") -> list[Path]:
-    """Compute, write ``angle.csv``, draw ``angle.png`` / ``.pdf``; return the paths."""
-    out_dir = Path(out_dir)
-    cols = compute(preset)
-    csv_path = write_csv(out_dir / f"{NAME}.csv", cols, DESCRIPTIONS,
-                         title=(f"angle to w* along GD and RVSM (d={D}, k={K}, {PENALTY}, lam={LAM}, beta={BETA}, "
-                                f"eta={ETA}; instance = candidate with the largest rise among {N_CANDIDATES}, "
-                                f"seed {SEED}); pi = {math.pi!r}"))
-    fig = plot(cols)
-    return [csv_path, *style.save(fig, out_dir, NAME)]
+    """Compute the data (``angle.csv``), draw ``angle.png`` / ``.pdf``; return the paths."""
+    csv = compute(out_dir, preset)
+    return [csv, *draw(csv, Path(out_dir))]

@@ -1,21 +1,23 @@
-"""Figure ``binary_coarse_gradient``: the binarized network trained by the normalized split iteration (issue 7).
+"""Figure ``binary_coarse_gradient``: the binarized network trained by the normalized split iteration.
 
-Network ``f(Z; w) = (1/k) sum_i 1{Z_i . w > 0}``, coarse gradient with the ReLU straight-through estimator, split
-iteration with the normalization ``w <- w/|w|`` after each w-update (:func:`numerics.rvsm.run` with
-``activation="binary", normalize=True``). Only the direction ``e* = w*/|w*|`` of the teacher can be learned.
+This figure carries the RVSM analysis over from the ReLU network to a network with a binary activation, trained with a
+coarse (straight-through) gradient. Network ``f(Z; w) = (1/k) sum_i 1{Z_i . w > 0}``, coarse gradient with the ReLU
+straight-through estimator, split iteration with the normalization ``w <- w/|w|`` after each w-update
+(:func:`numerics.run` with ``gradient=ExpectedCoarse(normalize=True)`` or ``SampledCoarse(normalize=True, ...)``).
+Only the direction ``e* = w*/|w*|`` of the teacher can be learned.
 
 Top row, the limit map (like ``thresholding_map``): one teacher coordinate ``w*_1`` is swept with the others fixed;
-the predicted limit ``u_bar_1`` (:func:`numerics.binary_limits.predict_binary`) on its kept and zeroed branches where
+the predicted limit ``u_bar_1`` (:func:`numerics.predict_binary`) on its kept and zeroed branches where
 they are self-consistent, the band of two fixed points shaded, the unpenalized direction ``e*_1`` dotted, and the
 limits of the iteration (expected coarse gradient) from two starts: coordinate 1 of ``w^0`` at ``2 w*_1`` or at 0.
 Panels: l1 (``u_bar = r' soft(e*, tau)``), l0, TL1 (``a = 1``, subcritical: continuous prox).
 
-Bottom row, the *sampled* coarse gradient on ``N`` fixed samples (``gradient="empirical"``) beside the population
-prediction: (d) ``|u^t - u_bar|`` against the iteration ``t`` for l1 and several ``N`` (median over seeds), with the
-expected-gradient run for reference; (e) the final distance against ``N`` for the three penalties (median and
-interquartile range over seeds) with an ``N^{-1/2}`` reference line; (f) the coordinates ``u^t_i`` of one sampled
-run (l1, largest N) with the predicted ``u_bar_i`` dashed. The sampled coarse gradient is piecewise constant in
-``w``, so the sampled iteration settles into a small neighbourhood of a point rather than converging exactly.
+Bottom row, the *sampled* coarse gradient on ``N`` fixed samples (:class:`numerics.SampledCoarse`) beside the
+population prediction: (d) ``|u^t - u_bar|`` against the iteration ``t`` for l1 and several ``N`` (median over
+seeds), with the expected-gradient run for reference; (e) the final distance against ``N`` for the three penalties
+(median and interquartile range over seeds) with an ``N^{-1/2}`` reference line; (f) the coordinates ``u^t_i`` of one
+sampled run (l1, largest N) with the predicted ``u_bar_i`` dashed. The sampled coarse gradient is piecewise constant
+in ``w``, so the sampled iteration settles into a small neighbourhood of a point rather than converging exactly.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
-from numerics import binary, penalties, rvsm
-from numerics.binary_limits import predict_binary
+import numerics as nm
+from numerics import binary
 from paper_figures import style
-from paper_figures.data import write_csv
+from paper_figures.data import read_csv, read_meta, write_csv
 from paper_figures.progress import progress
 
 NAME = "binary_coarse_gradient"
@@ -39,6 +41,8 @@ OTHERS = (2.0, -2.0, 2.2)
 W1_MAX = 2.2
 MAP_PANELS = ((0, "l1", None), (1, "l0", None), (2, "tl1", 1.0))
 PENALTY_CODE = {"l1": 0, "l0": 1, "tl1": 2}
+#: the penalty of each code of the CSV (its schema, see DESCRIPTIONS["penalty"])
+PENALTY_NAMES = {code: name for name, code in PENALTY_CODE.items()}
 #: teacher of the sampled runs: one zero coordinate, one small coordinate (thresholded by l0 and TL1, kept by l1)
 W_STAR = (1.6, -2.0, 2.2, 0.0, 0.3)
 SEED = 20261121
@@ -91,7 +95,7 @@ def predict_branches(name: str, a: float | None, w1: np.ndarray) -> dict[str, tu
     for br in (1, 0):
         sup = np.ones_like(ws, dtype=bool)
         sup[:, 0] = bool(br)
-        p = predict_binary(ws, K, name, LAM, BETA, a=a, ste=STE, support=sup)
+        p = nm.predict_binary(nm.Problem(ws, K, name, LAM, BETA, a=a), ste=STE, support=sup)
         out[br] = (p.u[:, 0], p.ok)
     return {"kept": out[1], "zero": out[0], "band": out[1][1] & out[0][1]}
 
@@ -106,10 +110,11 @@ def simulate_map(name: str, a: float | None, w1: np.ndarray) -> dict[str, np.nda
         w0[:, 0] = 2.0 * w1 if br else 0.0
         starts.append(w0)
     WS = np.concatenate([ws, ws])
-    r = rvsm.run(WS, K, name, LAM, BETA, ETA, np.concatenate(starts), SIM_ITERS, tol=SIM_TOL, a=a,
-                 activation="binary", ste=STE, normalize=True)
+    problem = nm.Problem(WS, K, name, LAM, BETA, a=a)
+    r = nm.run(problem, np.concatenate(starts), eta=ETA, iters=SIM_ITERS, tol=SIM_TOL,
+               gradient=nm.ExpectedCoarse(ste=STE, normalize=True))
     u = np.asarray(r.u)
-    p = predict_binary(WS, K, name, LAM, BETA, a=a, ste=STE, support=u != 0)
+    p = nm.predict_binary(problem, ste=STE, support=u != 0)
     return {"w_star_1": WS[:, 0], "start": np.repeat([1, 0], w1.size), "u": u[:, 0], "u_pred": p.u[:, 0],
             "error": np.where(p.ok, np.max(np.abs(u - p.u), axis=1), np.inf)}
 
@@ -123,14 +128,17 @@ def sampled_run(name: str, a: float | None, n: int | None, seed: int, iters: int
     ws = np.asarray(W_STAR)
     rng = np.random.default_rng([SEED, seed])
     w = rng.standard_normal(ws.size)
-    kw = {} if n is None else {"gradient": "empirical",
-                               "samples": np.random.default_rng([SEED, seed, n]).standard_normal((n, K, ws.size))}
-    pen = penalties.get_penalty(name) if a is None else penalties.get_penalty(name, a=a)
+    if n is None:
+        gradient = nm.ExpectedCoarse(ste=STE, normalize=True)
+    else:
+        samples = np.random.default_rng([SEED, seed, n]).standard_normal((n, K, ws.size))
+        gradient = nm.SampledCoarse(ste=STE, normalize=True, samples=samples)
+    problem = nm.Problem(ws, K, name, LAM, BETA, a=a)
     w = w / np.linalg.norm(w)
-    its, us = [0], [np.asarray(pen.prox(w, LAM / BETA))]
+    its, us = [0], [np.asarray(problem.penalty.prox(w, LAM / BETA))]
     t = 0
     while t < iters:
-        r = rvsm.run(ws, K, name, LAM, BETA, ETA, w, CHUNK, a=a, activation="binary", ste=STE, normalize=True, **kw)
+        r = nm.run(problem, w, eta=ETA, iters=CHUNK, gradient=gradient)
         w = np.asarray(r.w)
         t += CHUNK
         its.append(t)
@@ -139,7 +147,7 @@ def sampled_run(name: str, a: float | None, n: int | None, seed: int, iters: int
     return np.asarray(its), np.linalg.norm(U - u_bar, axis=1), U
 
 
-def compute(preset: str = "quick") -> dict[str, np.ndarray]:
+def table(preset: str = "quick") -> dict[str, np.ndarray]:
     """The data of the figure (all rows of the CSV) for ``preset``."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}; got {preset!r}")
@@ -167,7 +175,7 @@ def compute(preset: str = "quick") -> dict[str, np.ndarray]:
     jobs = [(code, name, a, n, s) for code, name, a in MAP_PANELS for n in (None, *p["n_values"])
             for s in range(1 if n is None else p["n_seeds"])]
     for code, name, a, n, s in progress(jobs, desc=NAME):
-        u_bar = predict_binary(np.asarray(W_STAR), K, name, LAM, BETA, a=a, ste=STE).u
+        u_bar = nm.predict_binary(nm.Problem(np.asarray(W_STAR), K, name, LAM, BETA, a=a), ste=STE).u
         its, dist, U = sampled_run(name, a, n, s, p["iters"], u_bar)
         nn = 0 if n is None else n
         add(its.size, kind=2, penalty=code, a=a or 0.0, n_samples=nn, seed=s, iteration=its, dist=dist)
@@ -180,23 +188,46 @@ def compute(preset: str = "quick") -> dict[str, np.ndarray]:
     return {c: np.asarray(v, dtype=float) for c, v in cols.items()}
 
 
-def _title(name: str, a: float | None) -> str:
+def compute(out_dir: Path, preset: str = "quick") -> Path:
+    """Compute the data and write ``binary_coarse_gradient.csv`` into ``out_dir``; return its path.
+
+    The metadata holds the problem, the coarse-gradient coefficient ``c`` of the STE
+    (:func:`numerics.binary.coarse_coefficient`) shown in the title, and the teachers of both rows.
+    """
+    return write_csv(Path(out_dir) / f"{NAME}.csv", table(preset), DESCRIPTIONS,
+                     title="binarized network, normalized split iteration with the coarse gradient: limit map and "
+                           "sampled convergence",
+                     meta={"k": K, "lam": LAM, "beta": BETA, "eta": ETA, "ste": STE,
+                           "coarse_coefficient": binary.coarse_coefficient(K, STE), "others": OTHERS,
+                           "w1_max": W1_MAX, "w_star": W_STAR, "seed": SEED, "chunk": CHUNK})
+
+
+def _title(name: str, a: float) -> str:
     return style.PENALTY_LABELS[name] + (f", $a = {a:g}$" if name == "tl1" else "")
 
 
-def draw(data: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
-    """Six panels; save PNG + PDF."""
+def draw(csv_path: Path, out_dir: Path) -> list[Path]:
+    """Six panels from the CSV; save PNG + PDF.
+
+    The dotted reference of the top row is the unpenalized direction ``e*_1 = w*_1/|w*|`` of the swept teachers
+    ``(w*_1, others)`` (``others`` from the CSV's metadata).
+    """
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
     from matplotlib.ticker import NullFormatter
 
+    data, meta = read_csv(csv_path), read_meta(csv_path)
+    w1_max = meta["w1_max"]
     kind, pen = data["kind"], data["penalty"]
+    map_codes = [int(c) for c in np.unique(pen[kind == 0])]
     with style.style_context():
         fig, axes = style.new_figure(2, 3, width=style.DOUBLE_COLUMN_IN, panel_aspect=0.8)
         # --- top row: limit maps -------------------------------------------------------------------------------
-        x_line = np.linspace(-W1_MAX, W1_MAX, 400)
-        e1 = x_line / np.sqrt(x_line**2 + float(np.sum(np.square(OTHERS))))
-        for j, (code, name, a) in enumerate(MAP_PANELS):
+        x_line = np.linspace(-w1_max, w1_max, 400)
+        e1 = x_line / np.sqrt(x_line**2 + float(np.sum(np.square(meta["others"]))))
+        for j, code in enumerate(map_codes):
+            name = PENALTY_NAMES[code]
+            a = float(data["a"][(kind == 0) & (pen == code)][0])
             ax = axes[0, j]
             color = style.PENALTY_COLORS[name]
             cur, sim = (kind == 0) & (pen == code), (kind == 1) & (pen == code)
@@ -209,7 +240,7 @@ def draw(data: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
                         mfc="none" if b else None, mec=style.DATA_COLOR, mew=0.8)
             ax.set_title(f"({'abc'[j]}) limit map, {_title(name, a)}")
             ax.set_xlabel(r"teacher coordinate $w^*_1$")
-            ax.set_xlim(-W1_MAX * 1.03, W1_MAX * 1.03)
+            ax.set_xlim(-w1_max * 1.03, w1_max * 1.03)
             ax.set_ylim(-0.65, 0.65)
         axes[0, 0].set_ylabel(r"limit $\bar u_1$ ($|\bar w| = 1$)")
         handles = [Line2D([], [], color="0.3", lw=1.3), Patch(color="0.3", alpha=0.2),
@@ -249,7 +280,8 @@ def draw(data: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
         ax = axes[1, 1]
         fin = kind == 3
         n_all = np.unique(data["n_samples"][fin])
-        for code, name, _a in MAP_PANELS:
+        for code in map_codes:
+            name = PENALTY_NAMES[code]
             m = fin & (pen == code)
             med = np.array([np.median(data["dist"][m & (data["n_samples"] == n)]) for n in n_all])
             q25 = np.array([np.quantile(data["dist"][m & (data["n_samples"] == n)], 0.25) for n in n_all])
@@ -287,18 +319,14 @@ def draw(data: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
         ax.legend([Line2D([], [], color="0.3", lw=1.0), Line2D([], [], color="0.3", lw=0.9, ls="--")],
                   [r"sampled $u^t_i$", r"predicted $\bar u_i$"], loc="center right", bbox_to_anchor=(1.0, 0.3),
                   fontsize=5.5)
-        fig.suptitle(rf"binarized network, ReLU STE, normalized split iteration: $k = {K}$, $\lambda = {LAM:g}$, "
-                     rf"$\beta = {BETA:g}$, $\eta = {ETA:g}$, $c = 1/(k\sqrt{{2\pi}}) = "
-                     rf"{binary.coarse_coefficient(K, STE):.3f}$; (d)-(f): $w^* = {W_STAR}$",
-                     fontsize=7)
+        fig.suptitle(rf"binarized network, ReLU STE, normalized split iteration: $k = {meta['k']}$, "
+                     rf"$\lambda = {meta['lam']:g}$, $\beta = {meta['beta']:g}$, $\eta = {meta['eta']:g}$, "
+                     rf"$c = 1/(k\sqrt{{2\pi}}) = {meta['coarse_coefficient']:.3f}$; "
+                     rf"(d)-(f): $w^* = {tuple(meta['w_star'])}$", fontsize=7)
     return style.save(fig, out_dir, NAME)
 
 
 def make(out_dir: Path, preset: str = "quick") -> list[Path]:
-    """Compute the data, write ``binary_coarse_gradient.csv``, draw and save; return the written paths."""
-    out_dir = Path(out_dir)
-    data = compute(preset)
-    csv = write_csv(out_dir / f"{NAME}.csv", data, DESCRIPTIONS,
-                    title="binarized network, normalized split iteration with the coarse gradient: limit map and "
-                          "sampled convergence")
-    return [csv, *draw(data, out_dir)]
+    """Compute the data (``binary_coarse_gradient.csv``), draw it and save; return the written paths."""
+    csv = compute(out_dir, preset)
+    return [csv, *draw(csv, Path(out_dir))]

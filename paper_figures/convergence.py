@@ -1,13 +1,13 @@
 """Figure ``convergence``: linear convergence of RVSM to its predicted limit, for l1, l0 and TL1.
 
 One panel per penalty, log scale against the iteration t: the distances ``|u^t - u_bar|`` and ``|w^t - w_bar|`` to
-the limit predicted by :func:`numerics.limits.predict` (for the support RVSM froze on), and the relaxed Lagrangian
-gap ``L_beta(w^t, u^t) - L_beta(w_bar, u_bar)``. Reference lines: ``C rho^t`` for the distances and ``C' rho^(2t)``
-for the gap (the gap is quadratic in the distance at a stationary point of ``L_beta``), with ``rho`` the exact
-linearized factor: the spectral radius of the Jacobian of the RVSM map ``w -> w - eta (grad l(w) + beta (w -
-prox(w)))`` at ``w_bar`` on the frozen support, computed by central finite differences of one step of
-:func:`numerics.rvsm.run`. The small-``lam`` approximation ``1 - eta/k`` (smallest Hessian eigenvalue ``1/k`` at
-``w*``) is drawn dotted for comparison.
+the limit predicted by :func:`numerics.predict` (for the support RVSM froze on), and the relaxed Lagrangian gap
+``L_beta(w^t, u^t) - L_beta(w_bar, u_bar)`` (:meth:`numerics.Problem.lagrangian`). Reference lines: ``C rho^t`` for
+the distances and ``C' rho^(2t)`` for the gap (the gap is quadratic in the distance at a stationary point of
+``L_beta``), with ``rho`` the exact linearized factor: the spectral radius of the Jacobian of the RVSM map
+``w -> w - eta (grad l(w) + beta (w - prox(w)))`` at ``w_bar`` on the frozen support, computed by central finite
+differences of one step of :func:`numerics.run`. The small-``lam`` approximation ``1 - eta/k`` (smallest Hessian
+eigenvalue ``1/k`` at ``w*``) is drawn dotted for comparison.
 """
 
 from __future__ import annotations
@@ -17,14 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
-from numerics import init, limits, penalties, population, rvsm
+import numerics as nm
+from numerics import init, population
 from paper_figures import style
-from paper_figures.data import write_csv
+from paper_figures.data import read_csv, read_meta, write_csv
 
 NAME = "convergence"
 
 #: penalty name, code in the CSV, TL1 parameter a
 PENALTIES = (("l1", 0, None), ("l0", 1, None), ("tl1", 2, 1.0))
+#: the penalty of each code of the CSV (its schema, see DESCRIPTIONS["penalty"])
+PENALTY_NAMES = {0: "l1", 1: "l0", 2: "tl1"}
 #: problem: patch dimension, patches, splitting weight, step, penalty weight
 D, K, BETA, ETA, LAM = 10, 4, 1.0, 0.5, 0.02
 SEED = 7
@@ -59,7 +62,7 @@ DESCRIPTIONS = {
                       "[unit of w*^2]",
     "support_size": "number of nonzero coordinates of u^t",
     "rate_jacobian": "rho: spectral radius of the Jacobian of the RVSM map at w_bar (central finite differences of "
-                     "one numerics.rvsm.run step, h = 1e-6) [per iteration]",
+                     "one numerics.run step, h = 1e-6) [per iteration]",
     "rate_jacobian_second": "second-largest |eigenvalue| of that Jacobian (equal to rate_jacobian if the top one is "
                             "repeated) [per iteration]",
     "rate_simple": "1 - eta/k: small-lam approximation of the rate (Hessian eigenvalue 1/k at w*) [per iteration]",
@@ -79,21 +82,20 @@ def teacher() -> np.ndarray:
     return np.asarray(TEACHER, dtype=np.float64)
 
 
-def rvsm_jacobian(w_star: np.ndarray, k: int, penalty: str, lam: float, beta: float, eta: float, w_bar: np.ndarray,
-                  *, a: float | None = None, h: float = FD_STEP) -> np.ndarray:
+def rvsm_jacobian(problem: nm.Problem, eta: float, w_bar: np.ndarray, *, h: float = FD_STEP) -> np.ndarray:
     """Jacobian (d, d) of one RVSM step ``w -> w - eta (grad l(w) + beta (w - prox_{lam/beta P}(w)))`` at ``w_bar``.
 
     Notes
     -----
     Central differences ``J e_j = (F(w + h e_j) - F(w - h e_j)) / (2 h)`` with ``F`` one step of
-    :func:`numerics.rvsm.run` (all ``2 d`` evaluations in one batched call). On a frozen support this equals
+    :func:`numerics.run` on ``problem`` (all ``2 d`` evaluations in one batched call). On a frozen support this equals
     ``I - eta (H(w_bar) + beta (I - D))``, ``H`` the Hessian of ``l`` and ``D = diag(prox'(w_bar_i))`` (1 on kept
     coordinates of l1 and l0, the slope of the TL1 shrink there, 0 on zeroed ones). Valid only if no coordinate is
     within ``h`` of a threshold (checked by the caller).
     """
     d = w_bar.size
     pts = np.concatenate([w_bar + h * np.eye(d), w_bar - h * np.eye(d)])
-    f = np.asarray(rvsm.run(w_star, k, penalty, lam, beta, eta, pts, 1, a=a).w)
+    f = np.asarray(nm.run(problem, pts, eta=eta, iters=1).w)
     return ((f[:d] - f[d:]) / (2.0 * h)).T
 
 
@@ -120,11 +122,6 @@ def fit_rate(t: np.ndarray, dist: np.ndarray, support: np.ndarray, scale: float)
     return float(math.exp(slope)), int(t[sel][0]), int(t[sel][-1])
 
 
-def _lagrangian(w: np.ndarray, u: np.ndarray, w_star: np.ndarray, pen: penalties.Penalty, lam: float) -> np.ndarray:
-    return (np.asarray(population.loss(w, w_star, K)) + lam * np.sum(np.asarray(pen.value(u)), axis=-1)
-            + 0.5 * BETA * np.sum((w - u) ** 2, axis=-1))
-
-
 def trajectory(name: str, a: float | None, iters: int, stride: int) -> dict[str, np.ndarray | float]:
     """Run RVSM for one penalty, record the iterates every ``stride`` steps, and compare with the prediction.
 
@@ -133,12 +130,12 @@ def trajectory(name: str, a: float | None, iters: int, stride: int) -> dict[str,
     """
     ws = teacher()
     w = np.asarray(init.at_angle(ws, START_ANGLE, seed=SEED + 1))
-    pen = penalties.get_penalty(name) if a is None else penalties.get_penalty(name, a=a)
-    mu = LAM / BETA
+    problem = nm.Problem(ws, K, name, LAM, BETA, a=a)
+    pen, mu = problem.penalty, problem.mu
     ts, W, U = [0], [w], [np.asarray(pen.prox(w, mu))]
     t = 0
     while t < iters:
-        r = rvsm.run(ws, K, name, LAM, BETA, ETA, w, stride, a=a)
+        r = nm.run(problem, w, eta=ETA, iters=stride)
         w = np.asarray(r.w)
         t += stride
         ts.append(t)
@@ -146,24 +143,25 @@ def trajectory(name: str, a: float | None, iters: int, stride: int) -> dict[str,
         U.append(np.asarray(r.u))
     W, U, tt = np.asarray(W), np.asarray(U), np.asarray(ts)
     sup_final = U[-1] != 0
-    pred = limits.predict(ws, K, name, LAM, BETA, a=a, support=sup_final)
+    pred = nm.predict(problem, support=sup_final)
     if not (bool(pred.converged) and bool(np.all(pred.consistent))):
         raise RuntimeError(f"{name}: the support RVSM froze on is not a self-consistent predicted limit")
     thr = float(pen.threshold(mu))
     margin = np.min(np.abs(np.abs(pred.w) - thr))
     if margin < FD_MARGIN * FD_STEP:
         raise RuntimeError(f"{name}: the limit is within {margin:.2g} of the threshold: finite differences invalid")
-    jac = rvsm_jacobian(ws, K, name, LAM, BETA, ETA, pred.w, a=a)
+    jac = rvsm_jacobian(problem, ETA, pred.w)
     dist_u = np.linalg.norm(U - pred.u, axis=1)
     dist_w = np.linalg.norm(W - pred.w, axis=1)
-    gap = _lagrangian(W, U, ws, pen, LAM) - float(_lagrangian(pred.w, pred.u, ws, pen, LAM))
+    gap = (np.asarray(problem.lagrangian(population.loss(W, ws, K), W, U))
+           - float(problem.lagrangian(population.loss(pred.w, ws, K), pred.w, pred.u)))
     support = np.count_nonzero(U, axis=1)
     rho_fit, t0, t1 = fit_rate(tt, dist_u, support, float(np.linalg.norm(ws)))
     return {"t": tt, "dist_u": dist_u, "dist_w": dist_w, "gap": gap, "support": support,
             "rho": spectral_radius(jac), "rho2": _second_modulus(jac), "rho_fit": rho_fit, "t0": t0, "t1": t1}
 
 
-def compute(preset: str = "quick") -> dict[str, np.ndarray]:
+def table(preset: str = "quick") -> dict[str, np.ndarray]:
     """The data of the figure (all rows of the CSV) for ``preset``."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}; got {preset!r}")
@@ -183,16 +181,28 @@ def compute(preset: str = "quick") -> dict[str, np.ndarray]:
     return {c: np.asarray(v) for c, v in cols.items()}
 
 
-def draw(data: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
-    """One panel per penalty, a shared legend below; save PNG + PDF."""
+def compute(out_dir: Path, preset: str = "quick") -> Path:
+    """Compute the data and write ``convergence.csv`` into ``out_dir``; return its path."""
+    return write_csv(Path(out_dir) / f"{NAME}.csv", table(preset), DESCRIPTIONS,
+                     title="Linear convergence of RVSM to the predicted limit (seeded teacher and start)",
+                     meta={"teacher": TEACHER, "start_angle": START_ANGLE, "seed": SEED, "fit_low": FIT_LOW,
+                           "fit_high": FIT_HIGH})
+
+
+def draw(csv_path: Path, out_dir: Path) -> list[Path]:
+    """One panel per penalty, a shared legend below, from the CSV; save PNG + PDF."""
     from matplotlib.lines import Line2D
 
+    data, meta = read_csv(csv_path), read_meta(csv_path)
+    codes = [int(c) for c in np.unique(data["penalty"])]
     floor = 1e-17
     with style.style_context():
-        fig, axes = style.new_figure(1, 3, width=style.DOUBLE_COLUMN_IN, panel_aspect=1.05, sharey=True)
-        for j, (name, code, a) in enumerate(PENALTIES):
+        fig, axes = style.new_figure(1, len(codes), width=style.DOUBLE_COLUMN_IN, panel_aspect=1.05, sharey=True)
+        for j, code in enumerate(codes):
             ax = axes[0, j]
+            name = PENALTY_NAMES[code]
             sel = data["penalty"] == code
+            a = data["a"][sel][0]
             t = data["t"][sel]
             color = style.PENALTY_COLORS[name]
             rho, rho_s = data["rate_jacobian"][sel][0], data["rate_simple"][sel][0]
@@ -237,15 +247,13 @@ def draw(data: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
                   r"$C(1 - \eta/k)^t$ (small-$\lambda$ rate); all reference lines shifted $\times 10$ up"]
         fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=6.5)
         lam, beta, eta = (data[c][0] for c in ("lam", "beta", "eta"))
-        fig.suptitle(rf"RVSM to the predicted limit: $d = {D}$ ($w^*$ 5-sparse), $k = {K}$, $\lambda = {lam:g}$, "
+        d, k, nnz = int(data["d"][0]), int(data["k"][0]), int(np.count_nonzero(meta["teacher"]))
+        fig.suptitle(rf"RVSM to the predicted limit: $d = {d}$ ($w^*$ {nnz}-sparse), $k = {k}$, $\lambda = {lam:g}$, "
                      rf"$\beta = {beta:g}$, $\eta = {eta:g}$; shaded: fit window", fontsize=8)
     return style.save(fig, out_dir, NAME)
 
 
 def make(out_dir: Path, preset: str = "quick") -> list[Path]:
-    """Compute the data, write ``convergence.csv``, draw and save; return the written paths."""
-    out_dir = Path(out_dir)
-    data = compute(preset)
-    csv = write_csv(out_dir / f"{NAME}.csv", data, DESCRIPTIONS,
-                    title="Linear convergence of RVSM to the predicted limit (seeded teacher and start)")
-    return [csv, *draw(data, out_dir)]
+    """Compute the data (``convergence.csv``), draw it and save; return the written paths."""
+    csv = compute(out_dir, preset)
+    return [csv, *draw(csv, Path(out_dir))]

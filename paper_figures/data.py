@@ -1,27 +1,81 @@
-"""The data behind a figure: a CSV whose header says what each column is.
+"""The data behind a figure: a CSV whose header says what each column is and holds the figure's parameters.
 
-Format: lines starting with ``#`` describe the figure and each column (``# column: description [unit]``), then one
-ordinary CSV header row and the rows. ``numpy.genfromtxt(path, delimiter=",", names=True, comments="#")`` or
-``pandas.read_csv(path, comment="#")`` read it back.
+Format: lines starting with ``#`` describe the figure (``# title``), hold its metadata (``# @key = <JSON value>``,
+one line per key: the parameters, predicted values and reference values that the drawing needs beside the columns)
+and describe each column (``# column: description [unit]``), then one ordinary CSV header row and the rows.
+``pandas.read_csv(path, comment="#")`` or ``numpy.genfromtxt(path, delimiter=",", names=True, skip_header=n)`` with
+``n`` the number of leading ``#`` lines read the table back (``genfromtxt`` with ``comments="#"`` would take its
+names from the first comment line); :func:`read_csv` and :func:`read_meta` read the columns and the metadata.
+
+Every file of a figure is written atomically (:func:`atomic_path`): a reader never sees a half-written CSV, PNG or
+PDF, and an interrupted run leaves the previous file in place.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
-from collections.abc import Mapping, Sequence
+import json
+import os
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+#: prefix of a metadata line (after "# ")
+_META = "@"
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary name in the directory of ``path`` to write to; on success it replaces ``path`` (``os.replace``).
+
+    On an exception the temporary file is removed and ``path`` is left as it was. The directory is created if
+    needed. The temporary name starts with a dot and ends in ``.tmp`` (so a writer that infers the format from the
+    suffix must be told the format).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v)
+    if v is None or isinstance(v, str):
+        return v
+    raise ValueError(f"metadata values must be numbers, strings, None, or lists / dicts of them; got {type(v)}")
+
 
 def write_csv(path: Path, columns: Mapping[str, Sequence], descriptions: Mapping[str, str], *,
-              title: str = "") -> Path:
+              title: str = "", meta: Mapping[str, Any] | None = None) -> Path:
     """Write ``columns`` (equal-length sequences) to ``path`` with a commented header describing each column.
+
+    ``meta`` (optional) is written as ``# @key = <JSON>`` lines and read back by :func:`read_meta`: numbers (floats
+    exactly, by their shortest repr), strings, None, and lists or dicts of them (tuples come back as lists). The
+    file is written atomically (:func:`atomic_path`).
 
     Raises
     ------
     ValueError
-        If a column has no description or the columns differ in length.
+        If a column has no description, the columns differ in length, or a metadata key is not a plain name.
     """
     names = list(columns)
     missing = [n for n in names if n not in descriptions]
@@ -30,10 +84,15 @@ def write_csv(path: Path, columns: Mapping[str, Sequence], descriptions: Mapping
     lengths = {n: len(columns[n]) for n in names}
     if len(set(lengths.values())) > 1:
         raise ValueError(f"columns differ in length: {lengths}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    meta_lines = []
+    for key, value in (meta or {}).items():
+        if not key.isidentifier():
+            raise ValueError(f"metadata keys must be identifiers; got {key!r}")
+        meta_lines.append(f"# {_META}{key} = {json.dumps(_jsonable(value), allow_nan=True)}\n")
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
         if title:
             fh.write(f"# {title}\n")
+        fh.writelines(meta_lines)
         for n in names:
             fh.write(f"# {n}: {descriptions[n]}\n")
         writer = csv.writer(fh)
@@ -68,4 +127,20 @@ def read_csv(path: Path) -> dict[str, np.ndarray]:
             out[name] = np.asarray([float(c) for c in col])
         except ValueError:
             out[name] = np.asarray(col)
+    return out
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """The metadata of a CSV written by :func:`write_csv` (``meta=``): a dict of JSON values, empty if none."""
+    out: dict[str, Any] = {}
+    prefix = f"# {_META}"
+    with Path(path).open(encoding="utf-8") as fh:
+        for ln in fh:
+            if not ln.startswith("#"):
+                break
+            if ln.startswith(prefix):
+                key, sep, value = ln[len(prefix):].partition(" = ")
+                if not sep:
+                    raise ValueError(f"{path}: malformed metadata line {ln.rstrip()!r}")
+                out[key] = json.loads(value)
     return out

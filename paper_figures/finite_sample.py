@@ -1,8 +1,8 @@
 """Figure ``finite_sample``: RVSM with the empirical gradient of N samples nears the population limit as N^(-1/2).
 
-RVSM (l1) is run with the empirical gradient of ``N`` samples (``rvsm.run(..., gradient="empirical",
-n_samples=N)``), from a fixed start, until ``|w^{t+1} - w^t| < tol``; the distance ``|u_N - u_bar|`` of its limit to
-the population prediction ``u_bar`` (:func:`numerics.limits.predict`) is plotted against ``N`` (log-log): median and
+RVSM (l1) is run with the empirical gradient of ``N`` samples (``numerics.run(..., gradient=Empirical(n_samples=N,
+seed=s))``), from a fixed start, until ``|w^{t+1} - w^t| < tol``; the distance ``|u_N - u_bar|`` of its limit to
+the population prediction ``u_bar`` (:func:`numerics.predict`) is plotted against ``N`` (log-log): median and
 interquartile range over independent sample draws (seeds), a least-squares line through all ``(log N, log dist)``
 pairs, and the reference slope ``-1/2``.
 
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from numerics import init, limits, rvsm
+import numerics as nm
 from paper_figures import style
-from paper_figures.data import write_csv
+from paper_figures.data import read_csv, read_meta, write_csv
 from paper_figures.progress import progress
 
 NAME = "finite_sample"
@@ -57,7 +57,7 @@ DESCRIPTIONS = {
     "iterations": "number of RVSM updates until |w^{t+1} - w^t| < tol",
     "converged": "1 if the run met the tolerance",
     **{f"u_{j}": f"coordinate {j} of the empirical RVSM output u_N [unit of w]" for j in range(D)},
-    **{f"u_pred_{j}": f"coordinate {j} of the population prediction u_bar (numerics.limits.predict) [unit of w]"
+    **{f"u_pred_{j}": f"coordinate {j} of the population prediction u_bar (numerics.predict) [unit of w]"
        for j in range(D)},
     "median_dist_u": "median of dist_u over the seeds of this N (repeated on each row of this N) [unit of w]",
     "q25_dist_u": "25th percentile of dist_u over the seeds of this N [unit of w]",
@@ -88,23 +88,23 @@ def fit_loglog(n: np.ndarray, dist: np.ndarray) -> tuple[float, float, float]:
     return a, math.sqrt(s2 / sxx), b
 
 
-def compute(preset: str = "quick") -> dict[str, np.ndarray]:
+def table(preset: str = "quick") -> dict[str, np.ndarray]:
     """All columns of the CSV (see :data:`COLUMNS`), one row per (N, seed)."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}; got {preset!r}")
     cfg = PRESETS[preset]
     ws = np.asarray(W_STAR)
-    pred = limits.predict(ws, K, PENALTY, LAM, BETA)
+    problem = nm.Problem(ws, K, PENALTY, LAM, BETA)
+    pred = nm.predict(problem)
     if not bool(pred.ok):
         raise RuntimeError("the population prediction is not a consistent fixed point")
-    w0 = init.at_angle(ws, START_ANGLE, seed=SEED)
+    w0 = nm.at_angle(ws, START_ANGLE, seed=SEED)
     rows: dict[str, list] = {c: [] for c in ("n_samples", "seed", "dist_u", "dist_w", "support_match",
                                              "iterations", "converged", "u")}
     jobs = [(i, n, s) for i, n in enumerate(cfg["n_values"]) for s in range(cfg["n_seeds"])]
     for i, n, s in progress(jobs, f"{NAME}: runs"):
         seed = SEED + 1000 * i + s
-        res = rvsm.run(ws, K, PENALTY, LAM, BETA, ETA, w0, iters=ITERS, tol=TOL, gradient="empirical",
-                       n_samples=n, seed=seed)
+        res = nm.run(problem, w0, eta=ETA, iters=ITERS, tol=TOL, gradient=nm.Empirical(n_samples=n, seed=seed))
         u, w = np.asarray(res.u), np.asarray(res.w)
         rows["n_samples"].append(n)
         rows["seed"].append(seed)
@@ -132,8 +132,20 @@ def compute(preset: str = "quick") -> dict[str, np.ndarray]:
     return {c: cols[c] for c in COLUMNS}
 
 
-def plot(cols: dict[str, np.ndarray]):
-    """Draw the log-log panel; returns the figure."""
+def compute(out_dir: Path, preset: str = "quick") -> Path:
+    """Compute the data and write ``finite_sample.csv`` into ``out_dir``; return its path."""
+    return write_csv(Path(out_dir) / f"{NAME}.csv", table(preset), DESCRIPTIONS,
+                     title=(f"finite-sample RVSM: w* = {W_STAR}, {PENALTY}, k={K}, lam={LAM}, beta={BETA}, "
+                            f"eta={ETA}, tol={TOL}, start at angle {START_ANGLE} rad (seed {SEED}); "
+                            "one row per (N, seed)"),
+                     meta={"w_star": W_STAR, "penalty": PENALTY, "k": K, "lam": LAM, "beta": BETA, "eta": ETA,
+                           "tol": TOL, "iters": ITERS, "start_angle": START_ANGLE, "seed": SEED})
+
+
+def draw(csv_path: Path, out_dir: Path) -> list[Path]:
+    """Draw the log-log panel from the CSV; save PNG + PDF."""
+    cols, meta = read_csv(csv_path), read_meta(csv_path)
+    penalty = meta["penalty"]
     fig, axes = style.new_figure(1, 1, width=style.SINGLE_COLUMN_IN, panel_aspect=0.8)
     ax = axes[0, 0]
     ns = np.unique(cols["n_samples"])
@@ -141,7 +153,7 @@ def plot(cols: dict[str, np.ndarray]):
     med, q25, q75 = cols["median_dist_u"][first], cols["q25_dist_u"][first], cols["q75_dist_u"][first]
     a, se, b = cols["fit_slope"][0], cols["fit_slope_se"][0], cols["fit_intercept"][0]
     n_seeds = int(np.sum(cols["n_samples"] == ns[0]))
-    c = style.PENALTY_COLORS[PENALTY]
+    c = style.PENALTY_COLORS[penalty]
     with style.style_context():
         ax.loglog(cols["n_samples"], cols["dist_u"], ls="none", marker=".", ms=2.0, color=c, alpha=0.25,
                   label=f"single runs ({n_seeds} seeds per $N$)")
@@ -155,18 +167,12 @@ def plot(cols: dict[str, np.ndarray]):
         ax.set_xlabel(r"number of samples $N$")
         ax.set_ylabel(r"$|u_N-\bar u|$ (distance to population limit)")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=6, columnspacing=1.0)
-        ax.set_title(rf"{style.PENALTY_LABELS[PENALTY]}, $d={D}$, $k={K}$, $\lambda={LAM:g}$, $\beta={BETA:g}$",
-                     fontsize=7)
-    return fig
+        ax.set_title(rf"{style.PENALTY_LABELS[penalty]}, $d={len(meta['w_star'])}$, $k={meta['k']}$, "
+                     rf"$\lambda={meta['lam']:g}$, $\beta={meta['beta']:g}$", fontsize=7)
+    return style.save(fig, out_dir, NAME)
 
 
 def make(out_dir: Path, preset: str = "quick") -> list[Path]:
-    """Compute, write ``finite_sample.csv``, draw ``finite_sample.png`` / ``.pdf``; return the paths."""
-    out_dir = Path(out_dir)
-    cols = compute(preset)
-    csv_path = write_csv(out_dir / f"{NAME}.csv", cols, DESCRIPTIONS,
-                         title=(f"finite-sample RVSM: w* = {W_STAR}, {PENALTY}, k={K}, lam={LAM}, beta={BETA}, "
-                                f"eta={ETA}, tol={TOL}, start at angle {START_ANGLE} rad (seed {SEED}); "
-                                "one row per (N, seed)"))
-    fig = plot(cols)
-    return [csv_path, *style.save(fig, out_dir, NAME)]
+    """Compute the data (``finite_sample.csv``), draw ``finite_sample.png`` / ``.pdf``; return the paths."""
+    csv = compute(out_dir, preset)
+    return [csv, *draw(csv, Path(out_dir))]

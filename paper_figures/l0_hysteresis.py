@@ -1,7 +1,7 @@
 """Figure ``l0_hysteresis``: a teacher coordinate inside the l0 band has two limits; the start decides which.
 
 For l0 (``gamma = sqrt(2 lam/beta)``) a coordinate with ``gamma < r |w*_i| <= gamma (1 + beta/q)`` has two
-self-consistent fixed points (THEORY.md section 5, :func:`numerics.limits.predict`, its ``band`` mask): kept,
+self-consistent fixed points (THEORY.md section 5, :func:`numerics.predict`, its ``band`` mask): kept,
 ``u_bar_i = r w*_i``, and zeroed, ``u_bar_i = 0`` (with ``w_bar_i = s w*_i/(q + beta)``). The teacher
 ``w* = (1, -0.8, 0.6, 0.35, 0)`` with ``k = 2``, ``lam = 0.005``, ``beta = 0.1`` has exactly one band coordinate,
 ``i = 3`` (``w*_3 = 0.35``; the band is ``0.316 < r|w*_i| <= 0.379`` there).
@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.colors import ListedColormap
 
-from numerics import init, limits, rvsm
+import numerics as nm
 from paper_figures import style
-from paper_figures.data import write_csv
+from paper_figures.data import read_csv, read_meta, write_csv
 
 NAME = "l0_hysteresis"
 
@@ -50,7 +50,7 @@ DESCRIPTIONS = {
     "u_final": "final u_bar_i of RVSM (the sparse output) [unit of w]",
     "w_final": "final w_bar_i of RVSM [unit of w]",
     "kept": "1 if u_final != 0 (the kept fixed point was reached), 0 if zeroed",
-    "u_kept": "predicted kept fixed point u_bar_i = r w*_i (numerics.limits.predict, band='keep') [unit of w]",
+    "u_kept": "predicted kept fixed point u_bar_i = r w*_i (numerics.predict, band='keep') [unit of w]",
     "u_zeroed": "predicted zeroed fixed point u_bar_i = 0 [unit of w]",
     "w_kept": "predicted w_bar_i of the kept fixed point [unit of w]",
     "w_zeroed": "predicted w_bar_i = s w*_i / (q + beta) of the zeroed fixed point (band='zero') [unit of w]",
@@ -60,11 +60,16 @@ DESCRIPTIONS = {
 }
 
 
-def predictions() -> tuple[limits.LimitPrediction, limits.LimitPrediction]:
+def problem() -> nm.Problem:
+    """The l0 problem of the figure."""
+    return nm.Problem(np.asarray(W_STAR), K, "l0", LAM, BETA)
+
+
+def predictions() -> tuple[nm.LimitPrediction, nm.LimitPrediction]:
     """The two predicted limits (band coordinate kept / zeroed); raises if the band is not exactly ``{BAND_INDEX}``."""
     ws = np.asarray(W_STAR)
-    keep = limits.predict(ws, K, "l0", LAM, BETA, band="keep")
-    zero = limits.predict(ws, K, "l0", LAM, BETA, band="zero")
+    keep = nm.predict(problem(), band="keep")
+    zero = nm.predict(problem(), band="zero")
     want = np.arange(ws.size) == BAND_INDEX
     for p in (keep, zero):
         if not (bool(p.ok) and np.array_equal(p.band, want)):
@@ -76,7 +81,7 @@ def predictions() -> tuple[limits.LimitPrediction, limits.LimitPrediction]:
 def starts(theta0: np.ndarray, x0: np.ndarray) -> np.ndarray:
     """Start points for every pair of the grids: array (len(theta0) * len(x0), d), theta0-major."""
     ws = np.asarray(W_STAR)
-    v = init.at_angle(ws, math.pi / 2, seed=SEED) / np.linalg.norm(ws)
+    v = nm.at_angle(ws, math.pi / 2, seed=SEED) / np.linalg.norm(ws)
     T, X = np.meshgrid(theta0, x0, indexing="ij")
     w0 = (np.cos(T.ravel())[:, None] * ws[None, :]
           + np.sin(T.ravel())[:, None] * np.linalg.norm(ws) * v[None, :])
@@ -84,7 +89,7 @@ def starts(theta0: np.ndarray, x0: np.ndarray) -> np.ndarray:
     return w0
 
 
-def compute(preset: str = "quick") -> dict[str, np.ndarray]:
+def table(preset: str = "quick") -> dict[str, np.ndarray]:
     """All columns of the CSV (see :data:`COLUMNS`), one row per start."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}; got {preset!r}")
@@ -93,7 +98,7 @@ def compute(preset: str = "quick") -> dict[str, np.ndarray]:
     theta0 = np.radians(np.linspace(0.0, 180.0, cfg["n_theta"]))
     x0 = np.linspace(*X_RANGE, cfg["n_x"])
     w0 = starts(theta0, x0)
-    res = rvsm.run(np.asarray(W_STAR), K, "l0", LAM, BETA, ETA, w0, iters=ITERS, tol=TOL)
+    res = nm.run(problem(), w0, eta=ETA, iters=ITERS, tol=TOL)
     u, w = np.asarray(res.u)[:, BAND_INDEX], np.asarray(res.w)[:, BAND_INDEX]
     n = u.size
     i = BAND_INDEX
@@ -130,8 +135,19 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return out
 
 
-def plot(cols: dict[str, np.ndarray]):
-    """Draw the slice (left) and the basin map (right); returns the figure."""
+def compute(out_dir: Path, preset: str = "quick") -> Path:
+    """Compute the data and write ``l0_hysteresis.csv`` into ``out_dir``; return its path."""
+    return write_csv(Path(out_dir) / f"{NAME}.csv", table(preset), DESCRIPTIONS,
+                     title=(f"l0 hysteresis: w* = {W_STAR}, band coordinate i = {BAND_INDEX}, k={K}, lam={LAM}, "
+                            f"beta={BETA}, eta={ETA}, tol={TOL}, seed={SEED}; one row per start"),
+                     meta={"w_star": W_STAR, "band_index": BAND_INDEX, "k": K, "lam": LAM, "beta": BETA, "eta": ETA,
+                           "tol": TOL, "iters": ITERS, "seed": SEED})
+
+
+def draw(csv_path: Path, out_dir: Path) -> list[Path]:
+    """Draw the slice (left) and the basin map (right) from the CSV; save PNG + PDF."""
+    cols, meta = read_csv(csv_path), read_meta(csv_path)
+    band_index = meta["band_index"]
     fig, axes = style.new_figure(1, 2, width=style.DOUBLE_COLUMN_IN, panel_aspect=0.62)
     ax, bx = axes[0]
     c0 = style.PENALTY_COLORS["l0"]
@@ -157,7 +173,7 @@ def plot(cols: dict[str, np.ndarray]):
         ax.text(gamma, -0.19 * u_k, r"$\pm\gamma$", fontsize=6, ha="left", va="bottom", color="0.3")
         ax.set_xlim(xs[0] - dx, xs[-1] + dx)
         ax.set_ylim(-0.25 * u_k, 1.75 * u_k)
-        ax.set_xlabel(rf"initial coordinate $x=w^0_i$ ($i={BAND_INDEX}$, $w^*_i={W_STAR[BAND_INDEX]}$)")
+        ax.set_xlabel(rf"initial coordinate $x=w^0_i$ ($i={band_index}$, $w^*_i={meta['w_star'][band_index]}$)")
         ax.set_ylabel(r"final $\bar u_i$")
         ax.legend(loc="upper left", fontsize=6)
         ax.set_title(rf"(a) $\ell_0$, start angle $\theta_0={thetas[j]:.0f}^\circ$; shading: basins "
@@ -179,15 +195,10 @@ def plot(cols: dict[str, np.ndarray]):
         bx.set_ylabel(r"start angle $\theta_0$ [deg]")
         bx.grid(False)
         bx.set_title(r"(b) basins over the start family ($\pm\gamma$: $u^0_i\neq0$ outside)", fontsize=7)
-    return fig
+    return style.save(fig, out_dir, NAME)
 
 
 def make(out_dir: Path, preset: str = "quick") -> list[Path]:
-    """Compute, write ``l0_hysteresis.csv``, draw ``l0_hysteresis.png`` / ``.pdf``; return the paths."""
-    out_dir = Path(out_dir)
-    cols = compute(preset)
-    csv_path = write_csv(out_dir / f"{NAME}.csv", cols, DESCRIPTIONS,
-                         title=(f"l0 hysteresis: w* = {W_STAR}, band coordinate i = {BAND_INDEX}, k={K}, lam={LAM}, "
-                                f"beta={BETA}, eta={ETA}, tol={TOL}, seed={SEED}; one row per start"))
-    fig = plot(cols)
-    return [csv_path, *style.save(fig, out_dir, NAME)]
+    """Compute the data (``l0_hysteresis.csv``), draw ``l0_hysteresis.png`` / ``.pdf``; return the paths."""
+    csv = compute(out_dir, preset)
+    return [csv, *draw(csv, Path(out_dir))]

@@ -3,11 +3,11 @@
 Left panel: for a fixed dense teacher ``w*`` (``d = 10``, ``k = 4``), the fraction of random starts ``w^0`` at an exact
 angle ``theta_0 = angle(w^0, w*)`` (:func:`numerics.init.at_angle`, ``|w^0| = |w*|``, a random direction orthogonal
 to ``w*`` per start) from which RVSM with the population gradient reaches the predicted limit
-(:func:`numerics.limits.predict`), for plain gradient descent (``lam = 0``), l1, l0 and TL1. Error bars: binomial
+(:func:`numerics.predict`), for plain gradient descent (``lam = 0``), l1, l0 and TL1. Error bars: binomial
 standard error ``sqrt(f (1 - f) / n)``.
 
 "Reaches the predicted limit" means: the run stopped with ``|w^{t+1} - w^t| < tol`` and ``u`` equals, to
-:data:`MATCH_TOL`, the limit that :func:`numerics.limits.predict` gives for the support RVSM selected, and that
+:data:`MATCH_TOL`, the limit that :func:`numerics.predict` gives for the support RVSM selected, and that
 prediction is a genuine (converged, self-consistent) fixed point. For l1, TL1 and GD the predicted limit is unique
 here; for l0 the teacher has coordinates in the two-valued band, so any self-consistent choice of band branches
 counts (the band is the subject of the figure ``l0_hysteresis``).
@@ -17,7 +17,7 @@ What this instance shows (quick preset; the fractions are in the CSV): GD reache
 falls below ``tol`` there). l1 and TL1 reach the limit from every angle including ``pi``: the coordinatewise prox moves
 ``u`` off the line through ``w*`` unless all ``|w*_i|`` are equal, so that line is not invariant under RVSM. l0 fails
 from ``theta_0 = pi`` (and from a few starts at 150-170 degrees): its runs stop (update below ``tol``) at a point
-at about 174 degrees from ``w*`` with ``q ~ 0.008``, which :func:`numerics.limits.predict` does not confirm as a
+at about 174 degrees from ``w*`` with ``q ~ 0.008``, which :func:`numerics.predict` does not confirm as a
 self-consistent fixed point of the support reached; kept l0 coordinates feel no pull from ``u`` (``u_i = w_i``),
 so only the zeroed ones move ``w`` off the saddle's line.
 
@@ -34,13 +34,11 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import sympy as sp
 
-from numerics import init, limits, population, rvsm
+import numerics as nm
+from numerics import population
 from paper_figures import style
-from paper_figures.data import write_csv
-from theory import initialization
-from theory.symbols import d as d_sym
+from paper_figures.data import read_csv, read_meta, write_csv
 
 NAME = "learnability"
 
@@ -74,7 +72,7 @@ def _descriptions() -> dict[str, str]:
     out = {"theta0": "initial angle theta_0 = angle(w^0, w*) of the left panel [rad]"}
     for m in METHODS:
         out[f"reach_{m}"] = (f"{names[m]}: fraction of the n_starts starts at angle theta_0 whose limit equals the "
-                             "predicted limit (numerics.limits.predict) [1]")
+                             "predicted limit (numerics.predict) [1]")
     for m in METHODS:
         out[f"reach_se_{m}"] = f"binomial standard error sqrt(f (1 - f) / n_starts) of reach_{m} [1]"
     out["n_starts"] = "number of random starts per angle (left panel)"
@@ -100,7 +98,16 @@ def tail_probability_function():
     Returns
     -------
     callable ``f(d, delta)`` (NumPy / SciPy broadcasting)
+
+    Notes
+    -----
+    SymPy and :mod:`theory` are imported here, not with the module: drawing the figure from its CSV needs neither.
     """
+    import sympy as sp
+
+    from theory import initialization
+    from theory.symbols import d as d_sym
+
     expr = initialization.init_tail_probability_expr()
     return sp.lambdify((d_sym, initialization.delta), expr, modules="scipy")
 
@@ -122,15 +129,15 @@ def reach_fractions(theta0: np.ndarray, n_starts: int, iters: int) -> tuple[dict
     ws = teacher()
     th = np.repeat(np.asarray(theta0, dtype=float), n_starts)
     W = np.broadcast_to(ws, (th.size, D)).copy()
-    w0 = init.at_angle(W, th, seed=SEED + 1)
+    w0 = nm.at_angle(W, th, seed=SEED + 1)
     out: dict[str, np.ndarray] = {}
     final = []
     for m in METHODS:
         pen, lam = ("l1", 0.0) if m == "gd" else (m, LAM)
         a = TL1_A if m == "tl1" else None
-        res = rvsm.run(ws, K, pen, lam, BETA, ETA, w0, iters=iters, tol=TOL, a=a)
+        res = nm.run(nm.Problem(ws, K, pen, lam, BETA, a=a), w0, eta=ETA, iters=iters, tol=TOL)
         u = np.asarray(res.u)
-        pred = limits.predict(W, K, pen, lam, BETA, a=a, support=u != 0)
+        pred = nm.predict(nm.Problem(W, K, pen, lam, BETA, a=a), support=u != 0)
         hit = np.asarray(res.converged) & pred.ok & (np.max(np.abs(u - pred.u), axis=1) <= MATCH_TOL)
         out[m] = hit.reshape(len(theta0), n_starts).mean(axis=1)
         final.append(np.asarray(population.angle(res.w, ws)).reshape(len(theta0), n_starts))
@@ -144,13 +151,13 @@ def tail_empirical(d: int, delta: np.ndarray, n: int, seed: int) -> tuple[np.nda
     """
     rng = np.random.default_rng(seed)
     ws = rng.standard_normal(d)
-    w0 = init.uniform_sphere(n, d, seed=seed + 1)
+    w0 = nm.uniform_sphere(n, d, seed=seed + 1)
     ang = np.asarray(population.angle(w0, ws))
     p = (ang[None, :] > math.pi - np.asarray(delta)[:, None]).mean(axis=1)
     return p, np.sqrt(p * (1 - p) / n)
 
 
-def compute(preset: str = "quick") -> dict[str, np.ndarray]:
+def table(preset: str = "quick") -> dict[str, np.ndarray]:
     """All columns of the CSV (see :data:`COLUMNS`)."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}; got {preset!r}")
@@ -182,15 +189,27 @@ _MARKERS = {"gd": "s", "l1": "o", "l0": "^", "tl1": "v"}
 _DIM_COLORS = ("#E69F00", "#56B4E9", "#CC79A7")
 
 
-def plot(cols: dict[str, np.ndarray]):
-    """Draw the two panels from the CSV columns; returns the figure."""
+def compute(out_dir: Path, preset: str = "quick") -> Path:
+    """Compute the data and write ``learnability.csv`` into ``out_dir``; return its path."""
+    return write_csv(Path(out_dir) / f"{NAME}.csv", table(preset), DESCRIPTIONS,
+                     title=(f"learnability: RVSM from starts at angle theta_0 (d={D}, k={K}, lam={LAM}, "
+                            f"beta={BETA}, eta={ETA}, TL1 a={TL1_A}, tol={TOL}, seed={SEED}); "
+                            "uniform-start tail probability"),
+                     meta={"d": D, "k": K, "lam": LAM, "beta": BETA, "eta": ETA, "tl1_a": TL1_A, "tol": TOL,
+                           "match_tol": MATCH_TOL, "seed": SEED, "methods": METHODS, "tail_dims": TAIL_DIMS})
+
+
+def draw(csv_path: Path, out_dir: Path) -> list[Path]:
+    """Draw the two panels from the CSV; save PNG + PDF."""
+    cols, meta = read_csv(csv_path), read_meta(csv_path)
+    tl1_a = meta["tl1_a"]
     fig, axes = style.new_figure(1, 2, width=style.DOUBLE_COLUMN_IN, panel_aspect=0.62)
     ax, bx = axes[0]
     with style.style_context():
         deg = np.degrees(cols["theta0"])
-        for j, m in enumerate(METHODS):
+        for j, m in enumerate(meta["methods"]):
             color = style.PENALTY_COLORS[m]
-            label = style.PENALTY_LABELS[m] if m != "tl1" else f"TL1 ($a={TL1_A:g}$)"
+            label = style.PENALTY_LABELS[m] if m != "tl1" else f"TL1 ($a={tl1_a:g}$)"
             ax.errorbar(deg, cols[f"reach_{m}"], yerr=cols[f"reach_se_{m}"], color=color, marker=_MARKERS[m],
                         mfc="white" if j % 2 else color, ls="-", lw=0.9, ms=3.5 + (3 - j) * 0.6, capsize=1.5,
                         label=label, zorder=3 + j)
@@ -202,14 +221,14 @@ def plot(cols: dict[str, np.ndarray]):
         ax.set_ylabel(r"fraction reaching predicted $\bar u$")
         # the fractions sit at 1 except near 180 deg: the lower left is empty at every preset
         ax.legend(loc="lower left", ncol=2, handlelength=1.6, columnspacing=1.0)
-        ax.set_title(rf"(a) population gradient, $d={D}$, $k={K}$, $\lambda={LAM:g}$, $\beta={BETA:g}$",
-                     fontsize=7)
+        ax.set_title(rf"(a) population gradient, $d={meta['d']}$, $k={meta['k']}$, $\lambda={meta['lam']:g}$, "
+                     rf"$\beta={meta['beta']:g}$", fontsize=7)
 
         dl = np.degrees(cols["delta"])
         pos = cols["delta"] > 0
         bx.plot(dl[pos], cols["tail_bound"][pos], color=style.THEORY_COLOR, ls="--", lw=1.0,
                 label=r"bound $\delta/\pi$")
-        for c, dd in zip(_DIM_COLORS, TAIL_DIMS, strict=True):
+        for c, dd in zip(_DIM_COLORS, meta["tail_dims"], strict=True):
             bx.plot(dl[pos], cols[f"tail_formula_d{dd}"][pos], color=c, lw=1.2, label=rf"$d={dd}$")
             emp = cols[f"tail_empirical_d{dd}"]
             ok = pos & (emp > 0)
@@ -227,16 +246,10 @@ def plot(cols: dict[str, np.ndarray]):
         bx.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=6,
                   title=r"lines: $\frac{1}{2} I_{\sin^2\delta}(\frac{d-1}{2},\frac{1}{2})$", title_fontsize=6)
         bx.set_title(r"(b) uniform initialization on $S^{d-1}$", fontsize=7)
-    return fig
+    return style.save(fig, out_dir, NAME)
 
 
 def make(out_dir: Path, preset: str = "quick") -> list[Path]:
-    """Compute, write ``learnability.csv``, draw ``learnability.png`` / ``.pdf``; return the paths."""
-    out_dir = Path(out_dir)
-    cols = compute(preset)
-    csv_path = write_csv(out_dir / f"{NAME}.csv", cols, DESCRIPTIONS,
-                         title=(f"learnability: RVSM from starts at angle theta_0 (d={D}, k={K}, lam={LAM}, "
-                                f"beta={BETA}, eta={ETA}, TL1 a={TL1_A}, tol={TOL}, seed={SEED}); "
-                                "uniform-start tail probability"))
-    fig = plot(cols)
-    return [csv_path, *style.save(fig, out_dir, NAME)]
+    """Compute the data (``learnability.csv``), draw ``learnability.png`` / ``.pdf``; return the paths."""
+    csv = compute(out_dir, preset)
+    return [csv, *draw(csv, Path(out_dir))]

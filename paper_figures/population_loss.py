@@ -9,13 +9,14 @@ error bars of +-2 standard errors (sample standard deviation / sqrt(N)).
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from numerics import init, model, population
 from paper_figures import style
-from paper_figures.data import write_csv
+from paper_figures.data import read_csv, read_meta, write_csv
 
 NAME = "population_loss"
 
@@ -100,7 +101,7 @@ def monte_carlo_loss(w: np.ndarray, w_star: np.ndarray, k: int, n_samples: int, 
     return mean, se
 
 
-def compute(preset: str = "quick") -> dict[str, np.ndarray]:
+def table(preset: str = "quick") -> dict[str, np.ndarray]:
     """The data of the figure (all rows of the CSV) for ``preset``."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}; got {preset!r}")
@@ -125,8 +126,25 @@ def compute(preset: str = "quick") -> dict[str, np.ndarray]:
     return {c: np.asarray(v) for c, v in rows.items()}
 
 
-def draw(data: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
-    """Draw the two panels (loss on top, standardized Monte Carlo residuals below) and save PNG + PDF."""
+def compute(out_dir: Path, preset: str = "quick") -> Path:
+    """Compute the data and write ``population_loss.csv`` into ``out_dir``; return its path."""
+    return write_csv(Path(out_dir) / f"{NAME}.csv", table(preset), DESCRIPTIONS,
+                     title="Population loss: closed form vs Monte Carlo (teacher |w*| = 1, seeded)",
+                     meta={"fixed_angle": FIXED_ANGLE, "norm_range": NORM_RANGE, "seed": SEED})
+
+
+def _angle_label(t: float) -> str:
+    """``t`` [rad] as a multiple of pi in TeX (``pi/4``), or in degrees when it is no simple fraction."""
+    frac = Fraction(t / math.pi).limit_denominator(12)
+    if abs(float(frac) * math.pi - t) > 1e-12:
+        return f"{math.degrees(t):g}^\\circ"
+    num = "" if frac.numerator == 1 else str(frac.numerator)
+    return rf"{num}\pi" + ("" if frac.denominator == 1 else f"/{frac.denominator}")
+
+
+def draw(csv_path: Path, out_dir: Path) -> list[Path]:
+    """Draw the two panels (loss on top, standardized Monte Carlo residuals below) from the CSV; save PNG + PDF."""
+    data, meta = read_csv(csv_path), read_meta(csv_path)
     with style.style_context():
         fig, axes = style.new_figure(2, 2, width=style.DOUBLE_COLUMN_IN, panel_aspect=0.42, sharex="col",
                                      gridspec_kw={"height_ratios": [3, 1.1]})
@@ -155,7 +173,7 @@ def draw(data: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
                 axr.set_xlabel(r"angle $\theta(w, w^*)$ [$\pi$ rad]  ($|w| = |w^*|$)")
                 ax.set_title(r"(a) along the angle")
             else:
-                axr.set_xlabel(r"norm $|w|\,/\,|w^*|$  (fixed angle $\theta = \pi/4$)")
+                axr.set_xlabel(rf"norm $|w|\,/\,|w^*|$  (fixed angle $\theta = {_angle_label(meta['fixed_angle'])}$)")
                 ax.axvline(1.0, color="0.6", lw=0.7, ls=":")
                 ax.set_title(r"(b) along the norm")
             ax.set_ylabel(r"population loss $\ell(w)$ [$|w^*|^2$]")
@@ -170,9 +188,6 @@ def draw(data: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
 
 
 def make(out_dir: Path, preset: str = "quick") -> list[Path]:
-    """Compute the data, write ``population_loss.csv``, draw and save; return the written paths."""
-    out_dir = Path(out_dir)
-    data = compute(preset)
-    csv = write_csv(out_dir / f"{NAME}.csv", data, DESCRIPTIONS,
-                    title="Population loss: closed form vs Monte Carlo (teacher |w*| = 1, seeded)")
-    return [csv, *draw(data, out_dir)]
+    """Compute the data (``population_loss.csv``), draw it and save; return the written paths."""
+    csv = compute(out_dir, preset)
+    return [csv, *draw(csv, Path(out_dir))]

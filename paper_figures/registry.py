@@ -4,9 +4,16 @@
   points, iterations); ``tiny`` is for the CI smoke test, ``quick`` (default) for everyday regeneration,
   ``full`` for publication;
 - ``COLUMNS``: the CSV column names it writes (the smoke test checks them);
-- ``make(out_dir: Path, preset: str = "quick") -> list[Path]``: computes the data, writes ``<name>.csv`` with a
-  described header (:func:`paper_figures.data.write_csv`), draws with :mod:`paper_figures.style`, writes
-  ``<name>.png`` and ``<name>.pdf``, and returns the written paths. Deterministic under its fixed seed.
+- ``compute(out_dir: Path, preset: str = "quick") -> Path``: runs the simulation and writes ``<name>.csv`` with a
+  described header (:func:`paper_figures.data.write_csv`): the columns, and as ``# @key`` metadata lines every
+  parameter, predicted value and reference value that the drawing needs. Deterministic under its fixed seed;
+- ``draw(csv_path: Path, out_dir: Path) -> list[Path]``: reads only that CSV (:func:`paper_figures.data.read_csv`,
+  :func:`paper_figures.data.read_meta`; nothing is recomputed), draws with :mod:`paper_figures.style` and writes
+  ``<name>.png`` and ``<name>.pdf``; returns their paths (``python -m paper_figures --redraw``);
+- ``make(out_dir: Path, preset: str = "quick") -> list[Path]``: ``compute`` then ``draw``; returns the CSV, PNG and
+  PDF paths.
+
+Every file is written atomically (a temporary name in the same directory, then ``os.replace``).
 """
 
 from __future__ import annotations

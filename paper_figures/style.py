@@ -12,6 +12,8 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
+from paper_figures.data import atomic_path
+
 # Embedding TrueType fonts (pdf.fonttype 42) makes fontTools log a harmless note about the font file's timestamps
 # ("'created' timestamp seems very low") on every PDF; it says nothing about the figure.
 logging.getLogger("fontTools").setLevel(logging.ERROR)
@@ -69,13 +71,17 @@ def style_context():
 
 
 def save(fig, out_dir: Path, name: str) -> list[Path]:
-    """Write ``name.png`` and ``name.pdf`` into ``out_dir``; close the figure; return the paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write ``name.png`` and ``name.pdf`` into ``out_dir``, each atomically (:func:`paper_figures.data.atomic_path`);
+    close the figure; return the paths."""
+    out_dir = Path(out_dir)
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
-    with plt.rc_context(_RC):
-        for p in paths:
-            fig.savefig(p, bbox_inches="tight", pad_inches=0.02)
-    plt.close(fig)
+    try:
+        with plt.rc_context(_RC):
+            for p in paths:
+                with atomic_path(p) as tmp:
+                    fig.savefig(tmp, format=p.suffix[1:], bbox_inches="tight", pad_inches=0.02)
+    finally:
+        plt.close(fig)
     return paths
 
 

@@ -1,11 +1,11 @@
 """Figure ``thresholding_map``: the RVSM limit as a thresholding of the truth, ``u_bar_1`` against ``w*_1``.
 
 One coordinate ``w*_1`` of a teacher is swept while the others stay fixed (they change ``s`` and ``q``, so every
-point is predicted separately with :func:`numerics.limits.predict`). For each penalty the two branches of the limit
+point is predicted separately with :func:`numerics.predict`). For each penalty the two branches of the limit
 map are drawn where they are self-consistent fixed points: kept (``u_bar_1 != 0``, :func:`predict` with coordinate 1
 in the support) and zeroed (``u_bar_1 = 0``); where both are, the band of two fixed points is shaded. Panels: l1, l0,
 TL1 with ``a`` in the subcritical regime (``mu = lam/beta <= a^2/(2(a+1))``: continuous prox) and in the supercritical
-one. Points: RVSM limits (:func:`numerics.rvsm.run`, population gradient) from two starts per ``w*_1``: coordinate 1
+one. Points: RVSM limits (:func:`numerics.run`, population gradient) from two starts per ``w*_1``: coordinate 1
 of ``w^0`` at ``2 w*_1`` ("kept start") or at 0 ("zero start"), the other coordinates at ``w*``.
 """
 
@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from numerics import limits, penalties, rvsm
+import numerics as nm
+from numerics import penalties
 from paper_figures import style
-from paper_figures.data import write_csv
+from paper_figures.data import read_csv, read_meta, write_csv
 
 NAME = "thresholding_map"
 
@@ -41,7 +42,7 @@ COLUMNS = ("panel", "a", "is_sim", "w_star_1", "branch", "u_bar_1", "w_bar_1", "
 DESCRIPTIONS = {
     "panel": "0 = l1, 1 = l0, 2 = TL1 subcritical a, 3 = TL1 supercritical a",
     "a": "TL1 parameter a (0 for l1 and l0)",
-    "is_sim": "0 = predicted curve point (numerics.limits.predict); 1 = simulated RVSM limit",
+    "is_sim": "0 = predicted curve point (numerics.predict); 1 = simulated RVSM limit",
     "w_star_1": "swept teacher coordinate w*_1 (other coordinates fixed at 2.0, -1.6, 2.4, -1.8) [unit of w]",
     "branch": "curve rows: 1 = kept branch (u_bar_1 != 0), 0 = zeroed branch; simulated rows: the start, "
               "1 = w0_1 = 2 w*_1, 0 = w0_1 = 0",
@@ -76,7 +77,7 @@ def predict_branches(name: str, a: float | None, w1: np.ndarray) -> dict[str, np
     for br in (1, 0):
         sup = np.ones_like(ws, dtype=bool)
         sup[:, 0] = bool(br)
-        p = limits.predict(ws, K, name, LAM, BETA, a=a, support=sup)
+        p = nm.predict(nm.Problem(ws, K, name, LAM, BETA, a=a), support=sup)
         ok = np.all(p.consistent, axis=1) & p.converged
         out[br] = (p.u[:, 0], p.w[:, 0], ok)
     band = out[1][2] & out[0][2]
@@ -94,10 +95,11 @@ def simulate(name: str, a: float | None, w1: np.ndarray) -> dict[str, np.ndarray
         starts.append(w0)
     W0 = np.concatenate(starts)
     WS = np.concatenate([ws, ws])
-    r = rvsm.run(WS, K, name, LAM, BETA, ETA, W0, SIM_ITERS, tol=SIM_TOL, a=a)
+    problem = nm.Problem(WS, K, name, LAM, BETA, a=a)
+    r = nm.run(problem, W0, eta=ETA, iters=SIM_ITERS, tol=SIM_TOL)
     u, w = np.asarray(r.u), np.asarray(r.w)
     sup = u != 0
-    p = limits.predict(WS, K, name, LAM, BETA, a=a, support=sup)
+    p = nm.predict(problem, support=sup)
     return {"w_star_1": WS[:, 0], "start": np.repeat([1, 0], n), "u": u[:, 0], "w": w[:, 0],
             "u_pred": p.u[:, 0], "consistent": np.all(p.consistent, axis=1) & p.converged,
             "error": np.max(np.abs(u - p.u), axis=1), "converged": np.asarray(r.converged)}
@@ -113,7 +115,7 @@ def sim_points(n_sim: int) -> np.ndarray:
     return np.linspace(-W1_MAX, W1_MAX, 2 * (n_sim // 2)) * 0.97
 
 
-def compute(preset: str = "quick") -> dict[str, np.ndarray]:
+def table(preset: str = "quick") -> dict[str, np.ndarray]:
     """The data of the figure (all rows of the CSV) for ``preset``."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}; got {preset!r}")
@@ -141,28 +143,44 @@ def compute(preset: str = "quick") -> dict[str, np.ndarray]:
     return {c: np.asarray(v) for c, v in cols.items()}
 
 
-def _title(name: str, a: float | None) -> str:
+def compute(out_dir: Path, preset: str = "quick") -> Path:
+    """Compute the data and write ``thresholding_map.csv`` into ``out_dir``; return its path.
+
+    The metadata holds the problem and, per panel, its penalty and (TL1) the critical ``mu_c = a^2/(2(a+1))`` of
+    :func:`numerics.penalties.tl1_critical_mu` that the panel titles compare ``mu = lam/beta`` with.
+    """
+    panels = [{"code": code, "penalty": name, "a": a,
+               "tl1_critical_mu": None if a is None else penalties.tl1_critical_mu(a)} for code, name, a in PANELS]
+    return write_csv(Path(out_dir) / f"{NAME}.csv", table(preset), DESCRIPTIONS,
+                     title="RVSM limit map u_bar_1 against w*_1: predicted branches and simulated limits",
+                     meta={"others": OTHERS, "k": K, "lam": LAM, "beta": BETA, "eta": ETA, "w1_max": W1_MAX,
+                           "sim_tol": SIM_TOL, "sim_iters": SIM_ITERS, "panels": panels})
+
+
+def _title(name: str, a: float | None, mu: float, mu_c: float | None) -> str:
     if name != "tl1":
         return style.PENALTY_LABELS[name]
-    mu, mu_c = LAM / BETA, penalties.tl1_critical_mu(a)
     rel = r"\leq" if mu <= mu_c else ">"
     return f"TL1, $a = {a:g}$: $\\mu {rel} a^2/(2(a+1))$"
 
 
-def draw(data: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
-    """Four panels; save PNG + PDF."""
+def draw(csv_path: Path, out_dir: Path) -> list[Path]:
+    """Four panels from the CSV; save PNG + PDF."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
+    data, meta = read_csv(csv_path), read_meta(csv_path)
+    lam, beta, w1_max = meta["lam"], meta["beta"], meta["w1_max"]
     with style.style_context():
         fig, axes = style.new_figure(2, 2, width=0.7 * style.DOUBLE_COLUMN_IN, panel_aspect=0.85, sharex=True,
                                      sharey=True)
-        for j, (code, name, a) in enumerate(PANELS):
+        for j, panel in enumerate(meta["panels"]):
+            code, name, a = panel["code"], panel["penalty"], panel["a"]
             ax = axes.flat[j]
             color = style.PENALTY_COLORS["tl1_b" if (name == "tl1" and j == 3) else name]
             sel = data["panel"] == code
             cur, sim = sel & (data["is_sim"] == 0), sel & (data["is_sim"] == 1)
-            lim = W1_MAX * 1.05
+            lim = w1_max * 1.05
             ax.plot([-lim, lim], [-lim, lim], color="0.7", lw=0.7, ls=":")
             style.draw_limit_map(ax, data["w_star_1"][cur], data["u_bar_1"][cur], data["branch"][cur],
                                  data["band"][cur], color)
@@ -170,7 +188,7 @@ def draw(data: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
                 m = sim & (data["branch"] == b)
                 ax.plot(data["w_star_1"][m], data["u_bar_1"][m], ls="none", marker=mk, ms=4 if b else 3.5,
                         mfc="none" if b else None, mec=style.DATA_COLOR, mew=0.8)
-            ax.set_title(f"({'abcd'[j]}) {_title(name, a)}")
+            ax.set_title(f"({'abcd'[j]}) {_title(name, a, lam / beta, panel['tl1_critical_mu'])}")
             ax.set_xlim(-lim, lim)
             ax.set_ylim(-lim, lim)
         for ax in axes[1]:
@@ -184,15 +202,13 @@ def draw(data: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
         labels = ["predicted limit map (self-consistent branches)", "band: two fixed points",
                   r"RVSM limit, start $w^0_1 = 2w^*_1$", r"RVSM limit, start $w^0_1 = 0$", r"$\bar u_1 = w^*_1$"]
         fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=6.5)
-        fig.suptitle(rf"$w^* = (w^*_1, {', '.join(f'{v:g}' for v in OTHERS)})$, $k = {K}$, $\lambda = {LAM:g}$, "
-                     rf"$\beta = {BETA:g}$ ($\mu = {LAM / BETA:g}$), $\eta = {ETA:g}$", fontsize=7.5)
+        others = ", ".join(f"{v:g}" for v in meta["others"])
+        fig.suptitle(rf"$w^* = (w^*_1, {others})$, $k = {meta['k']}$, $\lambda = {lam:g}$, "
+                     rf"$\beta = {beta:g}$ ($\mu = {lam / beta:g}$), $\eta = {meta['eta']:g}$", fontsize=7.5)
     return style.save(fig, out_dir, NAME)
 
 
 def make(out_dir: Path, preset: str = "quick") -> list[Path]:
-    """Compute the data, write ``thresholding_map.csv``, draw and save; return the written paths."""
-    out_dir = Path(out_dir)
-    data = compute(preset)
-    csv = write_csv(out_dir / f"{NAME}.csv", data, DESCRIPTIONS,
-                    title="RVSM limit map u_bar_1 against w*_1: predicted branches and simulated limits")
-    return [csv, *draw(data, out_dir)]
+    """Compute the data (``thresholding_map.csv``), draw it and save; return the written paths."""
+    csv = compute(out_dir, preset)
+    return [csv, *draw(csv, Path(out_dir))]

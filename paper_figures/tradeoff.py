@@ -1,7 +1,7 @@
 """Figure ``tradeoff``: accuracy against sparsity of the RVSM output for l1, l0 and TL1 (a lam sweep).
 
 Sparse teachers (:func:`numerics.make_teachers`, ``d = 20``, half of the coordinates zero) and start points
-uniform on the unit sphere; for each penalty one batched :func:`numerics.rvsm.run` covers every ``lam`` and every
+uniform on the unit sphere; for each penalty one batched :func:`numerics.run` covers every ``lam`` and every
 (teacher, start) pair. Per ``lam``: median and interquartile range over the trials of x = fraction of zeros in
 ``u_bar`` and y = relative error ``|u_bar - w*|/|w*|`` (panel a) or the population loss ``l(u_bar)/|w*|^2``
 (panel b). Filled markers: at least half of the trials recover the support of ``w*`` exactly.
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from numerics import init, population, rvsm
-from numerics.teachers import make_teachers
+import numerics as nm
+from numerics import population
 from paper_figures import style
-from paper_figures.data import write_csv
+from paper_figures.data import read_csv, read_meta, write_csv
 
 NAME = "tradeoff"
 
@@ -24,6 +24,8 @@ D, K, BETA, ETA = 20, 4, 1.0, 0.5
 SPARSITY = 0.5
 #: penalties: (name, code, a)
 PENALTIES = (("l1", 0, None), ("l0", 1, None), ("tl1", 2, 1.0))
+#: the penalty of each code of the CSV (its schema, see DESCRIPTIONS["penalty"])
+PENALTY_NAMES = {0: "l1", 1: "l0", 2: "tl1"}
 SEED = 11
 ITERS, TOL = 20000, 1e-12
 
@@ -60,13 +62,13 @@ def simulate(name: str, a: float | None, lams: np.ndarray, n_teachers: int, n_st
     The same (teacher, start) pairs are used at every ``lam`` (trial j of every row is the same problem).
     """
     ss = np.random.SeedSequence(SEED).spawn(2)
-    ws = make_teachers(n_teachers, D, kind="sparse", sparsity=SPARSITY, seed=ss[0])
+    ws = nm.make_teachers(n_teachers, D, kind="sparse", sparsity=SPARSITY, seed=ss[0])
     ws = np.repeat(ws, n_starts, axis=0)
-    w0 = np.asarray(init.uniform_sphere(ws.shape[0], D, seed=int(ss[1].generate_state(1)[0])))
+    w0 = np.asarray(nm.uniform_sphere(ws.shape[0], D, seed=int(ss[1].generate_state(1)[0])))
     n_lam, n_tr = lams.size, ws.shape[0]
     WS, W0 = np.tile(ws, (n_lam, 1)), np.tile(w0, (n_lam, 1))
     LAM = np.repeat(lams, n_tr)
-    r = rvsm.run(WS, K, name, LAM, BETA, ETA, W0, ITERS, tol=TOL, a=a)
+    r = nm.run(nm.Problem(WS, K, name, LAM, BETA, a=a), W0, eta=ETA, iters=ITERS, tol=TOL)
     u = np.asarray(r.u)
     norm = np.linalg.norm(WS, axis=1)
     zeros = np.mean(u == 0, axis=1)
@@ -79,7 +81,7 @@ def simulate(name: str, a: float | None, lams: np.ndarray, n_teachers: int, n_st
             "w_star": ws, "u": u.reshape(n_lam, n_tr, D)}
 
 
-def compute(preset: str = "quick") -> dict[str, np.ndarray]:
+def table(preset: str = "quick") -> dict[str, np.ndarray]:
     """The data of the figure (all rows of the CSV) for ``preset``."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}; got {preset!r}")
@@ -99,16 +101,28 @@ def compute(preset: str = "quick") -> dict[str, np.ndarray]:
     return {c: np.asarray(v) for c, v in cols.items()}
 
 
-def draw(data: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
-    """Two panels (relative error, population loss) against the fraction of zeros; save PNG + PDF."""
+def compute(out_dir: Path, preset: str = "quick") -> Path:
+    """Compute the data and write ``tradeoff.csv`` into ``out_dir``; return its path."""
+    return write_csv(Path(out_dir) / f"{NAME}.csv", table(preset), DESCRIPTIONS,
+                     title="Accuracy-sparsity trade-off of RVSM over a lam sweep (sparse teachers, seeded)",
+                     meta={"d": D, "k": K, "beta": BETA, "eta": ETA, "sparsity": SPARSITY, "seed": SEED,
+                           "iters": ITERS, "tol": TOL})
+
+
+def draw(csv_path: Path, out_dir: Path) -> list[Path]:
+    """Two panels (relative error, population loss) against the fraction of zeros, from the CSV; save PNG + PDF."""
     from matplotlib.lines import Line2D
 
+    data, meta = read_csv(csv_path), read_meta(csv_path)
+    sparsity = meta["sparsity"]
+    pens = [(PENALTY_NAMES[int(c)], int(c), float(data["a"][data["penalty"] == c][0]))
+            for c in np.unique(data["penalty"])]
     with style.style_context():
         fig, axes = style.new_figure(1, 2, width=style.DOUBLE_COLUMN_IN, panel_aspect=0.72)
         for ax, key, ylabel, floor in (
                 (axes[0, 0], "relerr", r"relative error $|\bar u - w^*|\,/\,|w^*|$", 1e-5),
                 (axes[0, 1], "loss", r"population loss $\ell(\bar u)\,/\,|w^*|^2$", 1e-9)):
-            for name, code, _a in PENALTIES:
+            for name, code, _a in pens:
                 sel = data["penalty"] == code
                 color = style.PENALTY_COLORS[name]
                 # values below `floor` (l0 with the exact support: u_bar = w* up to the iteration tolerance) are
@@ -125,15 +139,15 @@ def draw(data: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
                 ax.plot(x[rec & ~low], y[rec & ~low], ls="none", marker="o", ms=4, mfc=color, mec=color)
                 ax.plot(x[low], y[low], ls="none", marker="v", ms=5, mfc=color, mec=color)
             ax.set_ylim(floor / 3, 3)
-            ax.axvline(SPARSITY, color="0.5", lw=0.8, ls="--")
+            ax.axvline(sparsity, color="0.5", lw=0.8, ls="--")
             ax.set_yscale("log")
             ax.set_xlabel(r"fraction of zeros in $\bar u$")
             ax.set_ylabel(ylabel)
-            ax.set_xlim(SPARSITY - 0.08, 1.03)
+            ax.set_xlim(sparsity - 0.08, 1.03)
         axes[0, 0].set_title("(a) accuracy vs sparsity")
         axes[0, 1].set_title("(b) population loss vs sparsity")
-        handles = [Line2D([], [], color=style.PENALTY_COLORS[n], marker="o", ms=3.5, lw=0.9) for n, _, _ in PENALTIES]
-        labels = [style.PENALTY_LABELS[n] + (f" ($a = {a:g}$)" if a else "") for n, _, a in PENALTIES]
+        handles = [Line2D([], [], color=style.PENALTY_COLORS[n], marker="o", ms=3.5, lw=0.9) for n, _, _ in pens]
+        labels = [style.PENALTY_LABELS[n] + (f" ($a = {a:g}$)" if a else "") for n, _, a in pens]
         handles += [Line2D([], [], ls="none", marker="v", mfc="0.3", mec="0.3"),
                     Line2D([], [], ls="none", marker="o", mfc="0.3", mec="0.3"),
                     Line2D([], [], ls="none", marker="o", mfc="white", mec="0.3"),
@@ -144,14 +158,12 @@ def draw(data: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
         n_tr = int(data["n_trials"][0])
         fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=6.5,
                    title=rf"$\lambda$ sweep ($\lambda$ grows to the right); median and IQR over {n_tr} trials; "
-                         rf"$d = {D}$, $k = {K}$, $\beta = {BETA:g}$, $\eta = {ETA:g}$", title_fontsize=6.5)
+                         rf"$d = {meta['d']}$, $k = {meta['k']}$, $\beta = {meta['beta']:g}$, "
+                         rf"$\eta = {meta['eta']:g}$", title_fontsize=6.5)
     return style.save(fig, out_dir, NAME)
 
 
 def make(out_dir: Path, preset: str = "quick") -> list[Path]:
-    """Compute the data, write ``tradeoff.csv``, draw and save; return the written paths."""
-    out_dir = Path(out_dir)
-    data = compute(preset)
-    csv = write_csv(out_dir / f"{NAME}.csv", data, DESCRIPTIONS,
-                    title="Accuracy-sparsity trade-off of RVSM over a lam sweep (sparse teachers, seeded)")
-    return [csv, *draw(data, out_dir)]
+    """Compute the data (``tradeoff.csv``), draw it and save; return the written paths."""
+    csv = compute(out_dir, preset)
+    return [csv, *draw(csv, Path(out_dir))]

@@ -113,9 +113,9 @@ def test_convergence_check_rejects_wrong_rates(made):
     assert not rate_matches(fitted, 1 - convergence.ETA / convergence.K)
     # forgetting that u moves with w (prox' = 0 on the support): J = I - eta (H + beta I)
     pred_ws = convergence.teacher()
-    from numerics import limits
+    import numerics as nm
 
-    p = limits.predict(pred_ws, convergence.K, "l1", convergence.LAM, convergence.BETA)
+    p = nm.predict(nm.Problem(pred_ws, convergence.K, "l1", convergence.LAM, convergence.BETA))
     h = 1e-6
     eye = np.eye(pred_ws.size)
     gp = np.asarray(population.grad(p.w + h * eye, pred_ws, convergence.K))

@@ -128,11 +128,12 @@ def test_angle_checks_catch_wrong_inputs(csvs):
     # the monotonicity check does flag a non-monotone series ...
     assert not never_increases(np.array([3.0, 2.0, 2.0 + 10 * ANGLE_ROUNDING, 1.0]))
     # ... and the predicted-angle comparison fails for the limit at a 10% wrong lambda
-    from numerics import limits, population
+    import numerics as nm
+    from numerics import population
 
     ws_all, _ = angle.candidates()
     ws = ws_all[int(c["candidate"][0])]
-    wrong = limits.predict(ws, angle.K, angle.PENALTY, 1.1 * angle.LAM, angle.BETA)
+    wrong = nm.predict(nm.Problem(ws, angle.K, angle.PENALTY, 1.1 * angle.LAM, angle.BETA))
     assert abs(c["angle_rvsm"][-1] - float(population.angle(wrong.w, ws))) > 1e-4
 
 

@@ -1,11 +1,18 @@
-"""Every figure renders at the tiny preset: PNG, PDF and a CSV with the declared columns and finite values."""
+"""Every figure renders at the tiny preset: PNG, PDF and a CSV with the declared columns and finite values; and
+``--redraw`` draws every figure again from those CSVs alone."""
 
+import shutil
+
+import matplotlib.image
 import numpy as np
 import pytest
 
+import numerics
 from paper_figures import registry
 from paper_figures.__main__ import main
-from paper_figures.data import read_csv
+from paper_figures.data import read_csv, read_meta
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +35,7 @@ def test_files_and_columns(rendered, name):
         assert path.exists() and path.stat().st_size > 0, path
     data = read_csv(out / f"{name}.csv")
     assert list(data) == list(registry.module(name).COLUMNS)
+    assert read_meta(out / f"{name}.csv"), "the drawing's parameters are in the CSV header"
     assert all(len(col) > 0 for col in data.values())
     # A figure may declare columns where NaN means "not applicable" (e.g. no error bar for a theory row).
     nan_ok = set(getattr(registry.module(name), "NAN_COLUMNS", ()))
@@ -44,3 +52,52 @@ def test_bad_arguments_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--only", "no_such_figure"])
     assert exc.value.code == 2
+
+
+def test_no_temporary_files_left(rendered):
+    out, _ = rendered
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".") or p.suffix == ".tmp"]
+
+
+def _copy_csvs(src, dst, names):
+    for name in names:
+        shutil.copy(src / f"{name}.csv", dst / f"{name}.csv")
+
+
+def test_redraw_uses_only_the_csvs(rendered, tmp_path, monkeypatch):
+    out, _ = rendered
+    _copy_csvs(out, tmp_path, registry.FIGURES)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("--redraw must not compute anything")
+
+    for attr in ("run", "predict", "predict_binary"):
+        monkeypatch.setattr(numerics, attr, forbidden)
+    for name in registry.FIGURES:
+        for attr in ("compute", "table", "make"):
+            monkeypatch.setattr(registry.module(name), attr, forbidden)
+    assert main(["--out", str(tmp_path), "--redraw"]) == 0
+    for name in registry.FIGURES:
+        png = tmp_path / f"{name}.png"
+        assert png.read_bytes()[:8] == PNG_SIGNATURE, name
+        img = matplotlib.image.imread(png)
+        assert img.ndim == 3 and min(img.shape[:2]) > 200, (name, img.shape)
+        assert np.ptp(img[..., :3]) > 0.5, name  # not a blank canvas
+        assert (tmp_path / f"{name}.pdf").read_bytes()[:5] == b"%PDF-", name
+        # make drew its figure from the same CSV: the redrawn PNG is the same file
+        assert png.read_bytes() == (out / f"{name}.png").read_bytes(), name
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{n}.{ext}" for n in registry.FIGURES for ext in ("csv", "png", "pdf"))
+
+
+def test_redraw_with_a_missing_csv_exits_2(rendered, tmp_path, capsys):
+    out, _ = rendered
+    present = [n for n in registry.FIGURES if n != "angle"]
+    _copy_csvs(out, tmp_path, present)
+    assert main(["--out", str(tmp_path), "--redraw"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(tmp_path / "angle.csv") in err, err
+    assert not list(tmp_path.glob("*.png")) and not list(tmp_path.glob("*.pdf"))  # nothing drawn
+    # --only asks for the named figures' CSVs only
+    assert main(["--out", str(tmp_path), "--redraw", "--only", "tradeoff"]) == 0
+    assert (tmp_path / "tradeoff.png").exists() and not (tmp_path / "angle.png").exists()
