@@ -5,6 +5,6 @@ table and exits non-zero on any failure. Each check lives in :mod:`checks.catalo
 and the ingredients a mutation test can swap for a deliberate mistake.
 """
 
-from .framework import CheckResult, CheckSpec, Outcome, replay, run, run_check
+from .framework import CheckResult, CheckSpec, Mutation, Outcome, replay, run, run_check
 
-__all__ = ["CheckResult", "CheckSpec", "Outcome", "replay", "run", "run_check"]
+__all__ = ["CheckResult", "CheckSpec", "Mutation", "Outcome", "replay", "run", "run_check"]

@@ -3,7 +3,7 @@
 ``angle_behaviour``
     (a) Plain gradient descent (lam = 0) from angle ``pi - delta`` never increases the angle to ``w*`` (up to
     rounding; asserted). It uses the ingredients ``"grad"`` and ``"angle"`` in its own loop
-    ``w <- w - eta grad(w)`` (what :func:`numerics.rvsm.run` does at lam = 0).
+    ``w <- w - eta grad(w)`` (what :func:`numerics.run` does at lam = 0).
     (b) RVSM from angle ``pi - delta``: its angle may increase (no monotonicity is asserted; the largest single-step
     increase is reported), but it stays at or below ``pi - delta`` -- asserted only in a *small-push regime*, because
     the statement is false in general: outside it RVSM was seen to drive the angle up to pi exactly (e.g. l0, k = 2,
@@ -21,7 +21,7 @@ strong-push cases, where the angle does exceed ``pi - delta``). The instance dra
 
 Ingredients: ``"grad"`` and ``"angle"`` (part (a)), ``"prox_push"`` (``D(inst, mu)``, part (b)'s regime).
 
-Mutations (``MUTATIONS``):
+Mutations (on the spec, :data:`ANGLE_BEHAVIOUR`):
 ``grad_cross_term_sign``
     The gradient with the sign of the cross term ``-2k g(w, w*)`` of the loss flipped, i.e. ``grad + (4/k) grad_w g``:
     its w* term pushes away from the teacher, so GD's angle increases (part (a) fails).
@@ -47,13 +47,14 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from numerics import population, rvsm
+import numerics as nm
+from numerics import population
 from numerics.init import at_angle
 
-from .framework import CheckSpec, Outcome, register
+from .framework import CheckSpec, Mutation, Outcome, register
 from .strategies import Instance, instances, log_uniform
 
-__all__ = ["MUTATIONS", "max_prox_displacement"]
+__all__ = ["max_prox_displacement"]
 
 #: Rounding of the angle: population.angle is an atan2 of |w x w*| and w . w*, accurate to a few ulp of pi; 1e-13
 #: (~450 ulp of pi) allows for the rounding of the iterate itself.
@@ -124,8 +125,7 @@ def _prop_angle(case: tuple[Instance, float, float], ingr: dict[str, Any]) -> Ou
         w, t_prev = w_new, t_new
         if done:
             break
-    res = rvsm.run(ws, inst.k, inst.make_penalty(), inst.lam, inst.beta, inst.eta, inst.start, _RVSM_ITERS,
-                   tol=1e-13, record_every=1)
+    res = nm.run(inst.problem(), inst.start, eta=inst.eta, iters=_RVSM_ITERS, tol=1e-13, record_every=1)
     ang = np.asarray(res.history.angle)
     rv_inc = float(np.max(np.diff(ang))) if ang.size > 1 else 0.0
     rv_over = float(np.max(ang)) - (math.pi - delta)
@@ -150,9 +150,6 @@ def _prox_push_kept_branch_only(inst: Instance, mu: float) -> float:
     return mu * (inst.a + 1.0) / inst.a if inst.penalty == "tl1" else mu
 
 
-MUTATIONS: dict[str, dict[str, Any]] = {"grad_cross_term_sign": {"grad": _grad_cross_term_sign},
-                                        "prox_push_kept_branch_only": {"prox_push": _prox_push_kept_branch_only}}
-
 ANGLE_BEHAVIOUR = register(CheckSpec(
     name="angle_behaviour",
     statement=("Plain gradient descent never increases the angle to w*; RVSM's angle may increase but stays below "
@@ -162,7 +159,11 @@ ANGLE_BEHAVIOUR = register(CheckSpec(
     prop=_prop_angle,
     ingredients=lambda: {"grad": population.grad, "angle": population.angle, "prox_push": max_prox_displacement},
     max_examples={"quick": 10, "thorough": 200},
-    mutations={"grad_cross_term_sign": "cross term -2k g(w, w*) of the loss differentiated with the wrong sign",
-               "prox_push_kept_branch_only": "prox displacement D(mu) taken over the kept branch only (0 for l0): "
-                                             "understates the push, so the small-push regime admits strong pushes"},
+    mutations=(
+        Mutation("grad_cross_term_sign", "cross term -2k g(w, w*) of the loss differentiated with the wrong sign",
+                 {"grad": _grad_cross_term_sign}),
+        Mutation("prox_push_kept_branch_only", "prox displacement D(mu) taken over the kept branch only (0 for l0): "
+                                               "understates the push, so the small-push regime admits strong pushes",
+                 {"prox_push": _prox_push_kept_branch_only}),
+    ),
 ))

@@ -1,4 +1,5 @@
-"""Checks of the binarized network with the coarse gradient (THEORY.md section 6, issue 7).
+"""Checks of the binarized network with the coarse gradient (THEORY.md section 6: the analysis extended from the ReLU
+network to the binarized one, trained with a straight-through coarse gradient).
 
 ``binary_closed_forms``
     The closed-form loss t/(k pi) and expected coarse gradient c (w_hat - e) (:mod:`numerics.binary`) agree with
@@ -14,13 +15,14 @@
     threshold) on the period-2 orbit |w| = eta c/(2 - eta beta), cos t = 1 - eta beta/2, except iterates that land
     exactly on the invariant, repelling ray {n e} (multipliers 1 - eta beta, 1 - eta beta - eta c/n, both measured):
     they stay on it and collapse, n -> (1 - eta beta) n. Under l0 the points n e with n min|e_i| > sqrt(2 lam/beta)
-    stay fixed (the collapse claim fails there). The iteration is :func:`numerics.rvsm.run` (``activation="binary"``).
+    stay fixed (the collapse claim fails there). The iteration is :func:`numerics.run` with the gradient source
+    :class:`numerics.ExpectedCoarse`.
 ``binary_error_estimates``
     On normalized l1 limits: |u/r' - e|_inf <= tau, |u/r' - e|_2 <= tau sqrt(|supp e|), r' >= 1 and
     tau <= lam (1/c + 1/beta), with r' read off the limit.
 
-Each check's mutations (deliberately wrong ingredients) are in :data:`MUTATIONS`; tests/test_checks_binary.py asserts
-that every one makes its check fail.
+Each check's mutations (deliberately wrong ingredients) are stored on its spec (:data:`SPECS`);
+tests/test_checks_binary.py asserts that every one makes its check fail.
 """
 
 from __future__ import annotations
@@ -34,13 +36,15 @@ import sympy as sp
 from hypothesis import assume
 from hypothesis import strategies as st
 
+import numerics as nm
 from numerics import binary as nb
-from numerics import population, rvsm
+from numerics import population
 from numerics.model import sample_patches
+from numerics.problem import resolve_penalty
 from theory import binary as tb
 from theory import binary_limits as tbl
 
-from .framework import CheckSpec, Outcome, register
+from .framework import CheckSpec, Mutation, Outcome, register
 from .strategies import log_uniform, teachers
 
 N_SE = 4.0  # Monte Carlo acceptance: 4 standard errors (two-sided normal tail 6e-5 per comparison)
@@ -206,9 +210,12 @@ BINARY_CLOSED_FORMS = register(CheckSpec(
     prop=_closed_forms_prop,
     ingredients=_closed_forms_ingredients,
     max_examples={"quick": 8, "thorough": 100},
-    mutations={"loss_factor_half": "l = t/(2 k pi) (the factor-1/2 convention)",
-               "coarse_other_ste": "c of the other STE (factor 2)",
-               "coarse_unnormalized": "c (w - w*) instead of c (w/|w| - w*/|w*|)"},
+    mutations=(
+        Mutation("loss_factor_half", "l = t/(2 k pi) (the factor-1/2 convention)", {"loss": _loss_half}),
+        Mutation("coarse_other_ste", "c of the other STE (factor 2)", {"expected_coarse_grad": _coarse_other_ste}),
+        Mutation("coarse_unnormalized", "c (w - w*) instead of c (w/|w| - w*/|w*|)",
+                 {"expected_coarse_grad": _coarse_unnormalized}),
+    ),
 ))
 
 
@@ -243,8 +250,12 @@ COARSE_GRADIENT_CORRELATION = register(CheckSpec(
     prop=_correlation_prop,
     ingredients=lambda: {"expected_coarse_grad": nb.expected_coarse_grad, "true_gradient": tb.true_gradient},
     max_examples={"quick": 30, "thorough": 500},
-    mutations={"coarse_gradient_sign": "coarse gradient with the wrong sign, c (e - w_hat)",
-               "coarse_unnormalized": "c (w - w*) instead of c (w_hat - e)"},
+    mutations=(
+        Mutation("coarse_gradient_sign", "coarse gradient with the wrong sign, c (e - w_hat)",
+                 {"expected_coarse_grad": _neg_coarse}),
+        Mutation("coarse_unnormalized", "c (w - w*) instead of c (w_hat - e)",
+                 {"expected_coarse_grad": _coarse_unnormalized}),
+    ),
 ))
 
 
@@ -296,16 +307,18 @@ _TOL = 1e-15
 def iterate(w_star: np.ndarray, k: int, penalty: str, lam: float, beta: float, eta: float, w0: np.ndarray, *,
             normalize: bool, ste: str = "relu", a: float | None = None, max_iter: int = _MAX_ITER,
             tol: float | None = _TOL) -> tuple[np.ndarray, np.ndarray, int | np.ndarray]:
-    """The split iteration with the expected coarse gradient, run by :func:`numerics.rvsm.run`
-    (``activation="binary"``); returns ``(w, u, iterations)`` (``iterations == max_iter`` when it did not stop).
+    """The split iteration with the expected coarse gradient, run by :func:`numerics.run` with the gradient source
+    :class:`numerics.ExpectedCoarse`; returns ``(w, u, iterations)`` (``iterations == max_iter`` when it did not
+    stop).
     ``w0`` may hold a batch of starts, shape (B, d): then w, u are (B, d) and iterations (B,).
 
     Notes
     -----
     ``w <- w - eta (c (w/|w| - e) + beta (w - u))``; if ``normalize``: ``w <- w/|w|``; ``u <- prox_{lam/beta P}(w)``.
     """
-    r = rvsm.run(np.asarray(w_star, dtype=float), k, penalty, lam, beta, eta, np.asarray(w0, dtype=float), max_iter,
-                 tol=tol, a=a, activation="binary", ste=ste, normalize=normalize)
+    problem = nm.Problem(np.asarray(w_star, dtype=float), k, penalty, lam, beta, a=a)
+    r = nm.run(problem, np.asarray(w0, dtype=float), eta=eta, iters=max_iter, tol=tol,
+               gradient=nm.ExpectedCoarse(ste=ste, normalize=normalize))
     it = np.where(np.asarray(r.converged) | (tol is None), np.asarray(r.iterations), max_iter)
     return np.asarray(r.w), np.asarray(r.u), (int(it) if it.ndim == 0 else it)
 
@@ -358,8 +371,11 @@ BINARY_LIMIT_NORMALIZED = register(CheckSpec(
     prop=_normalized_prop,
     ingredients=lambda: {"iterate": iterate, "predict": tbl.predicted_binary_limit},
     max_examples={"quick": 6, "thorough": 80},
-    mutations={"predict_other_ste": "predictor with the other STE's c (factor 2)",
-               "predict_without_r_prime": "predictor that drops the rescaling r' (kappa = 0)"},
+    mutations=(
+        Mutation("predict_other_ste", "predictor with the other STE's c (factor 2)", {"predict": _pred_other_ste}),
+        Mutation("predict_without_r_prime", "predictor that drops the rescaling r' (kappa = 0)",
+                 {"predict": _pred_without_r}),
+    ),
 ))
 
 
@@ -398,12 +414,8 @@ def _orbit_half(eta, beta, c):
 
 
 def _prox_threshold(penalty: str, lam: float, beta: float, a: float | None) -> float:
-    mu = lam / beta
-    if penalty == "l1":
-        return mu
-    if penalty == "l0":
-        return math.sqrt(2 * mu)
-    return mu * (a + 1) / a if mu <= a * a / (2 * (a + 1)) else math.sqrt(2 * mu * (a + 1)) - a / 2
+    """The threshold of ``prox_{(lam/beta) P}`` for the penalty called ``penalty``."""
+    return float(resolve_penalty(penalty, a).threshold(lam / beta))
 
 
 _RAY_PERP = 4 * np.finfo(float).eps  # "exactly on the ray": perpendicular part within a few ulp of |w|
@@ -540,10 +552,15 @@ BINARY_COLLAPSE = register(CheckSpec(
     prop=_collapse_prop,
     ingredients=lambda: {"iterate": iterate, "orbit": _orbit, "ray": _ray_multipliers},
     max_examples={"quick": 6, "thorough": 60},
-    mutations={"orbit_without_eta_beta": "orbit radius eta c/2 (the eta beta term dropped)",
-               "normalized_iteration": "the iteration with the normalization step (it does not collapse)",
-               "ray_fixed_like_l0": "the ray made of fixed points (radial multiplier 1), as under l0",
-               "ray_perp_sign": "perpendicular multiplier 1 - eta beta + eta c/n (sign error)"},
+    mutations=(
+        Mutation("orbit_without_eta_beta", "orbit radius eta c/2 (the eta beta term dropped)", {"orbit": _orbit_half}),
+        Mutation("normalized_iteration", "the iteration with the normalization step (it does not collapse)",
+                 {"iterate": _iterate_normalized_anyway}),
+        Mutation("ray_fixed_like_l0", "the ray made of fixed points (radial multiplier 1), as under l0",
+                 {"ray": _ray_fixed_like_l0}),
+        Mutation("ray_perp_sign", "perpendicular multiplier 1 - eta beta + eta c/n (sign error)",
+                 {"ray": _ray_perp_stable}),
+    ),
 ))
 
 
@@ -583,25 +600,14 @@ BINARY_ERROR_ESTIMATES = register(CheckSpec(
     prop=_error_prop,
     ingredients=lambda: {"iterate": iterate, "tau": _tau},
     max_examples={"quick": 6, "thorough": 80},
-    mutations={"tau_without_beta_term": "tau = lam/c (the lam/(beta r') term dropped)",
-               "tau_raw_prox_threshold": "tau = lam/beta (the prox threshold, not the limit's)"},
+    mutations=(
+        Mutation("tau_without_beta_term", "tau = lam/c (the lam/(beta r') term dropped)",
+                 {"tau": lambda lam, beta, c, r: lam / c}),
+        Mutation("tau_raw_prox_threshold", "tau = lam/beta (the prox threshold, not the limit's)",
+                 {"tau": lambda lam, beta, c, r: lam / beta}),
+    ),
 ))
 
-#: name of check -> mutation name -> ingredient overrides.
-MUTATIONS: dict[str, dict[str, dict]] = {
-    "binary_closed_forms": {"loss_factor_half": {"loss": _loss_half},
-                            "coarse_other_ste": {"expected_coarse_grad": _coarse_other_ste},
-                            "coarse_unnormalized": {"expected_coarse_grad": _coarse_unnormalized}},
-    "coarse_gradient_correlation": {"coarse_gradient_sign": {"expected_coarse_grad": _neg_coarse},
-                                    "coarse_unnormalized": {"expected_coarse_grad": _coarse_unnormalized}},
-    "binary_limit_normalized": {"predict_other_ste": {"predict": _pred_other_ste},
-                                "predict_without_r_prime": {"predict": _pred_without_r}},
-    "binary_collapse_without_normalization": {"orbit_without_eta_beta": {"orbit": _orbit_half},
-                                              "normalized_iteration": {"iterate": _iterate_normalized_anyway},
-                                              "ray_fixed_like_l0": {"ray": _ray_fixed_like_l0},
-                                              "ray_perp_sign": {"ray": _ray_perp_stable}},
-    "binary_error_estimates": {"tau_without_beta_term": {"tau": lambda lam, beta, c, r: lam / c},
-                               "tau_raw_prox_threshold": {"tau": lambda lam, beta, c, r: lam / beta}},
-}
+#: The checks of this module by name.
 SPECS = {s.name: s for s in (BINARY_CLOSED_FORMS, COARSE_GRADIENT_CORRELATION, BINARY_LIMIT_NORMALIZED,
                              BINARY_COLLAPSE, BINARY_ERROR_ESTIMATES)}

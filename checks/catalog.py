@@ -1,7 +1,7 @@
 """Every registered check, by importing the modules that define them.
 
-Import order is table order, which follows the numbering of issue 4 (closed forms, prox, descent, limit map, small
-lambda, rate, angle, initialization), then the binary-activation checks.
+Import order is table order: the theorems in the order they were listed for checking (closed forms, prox, descent,
+limit map, small lambda, rate, angle, initialization), then the binary-activation checks.
 """
 
 import importlib

@@ -12,14 +12,14 @@
     :func:`theory.critical_points.hessian_eigenvalues_at_teacher`.
 
 Mutations (deliberately wrong ingredients; each must make its check fail, see ``tests/test_checks_closed_forms.py``)
-are in :data:`LOSS_MUTATIONS` and :data:`CRITICAL_MUTATIONS`.
+are stored on the specs, :data:`LOSS_GRADIENT` and :data:`CRITICAL_POINTS`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from numerics import model, population
 from numerics.init import at_angle
 
-from .framework import CheckSpec, Outcome, register
+from .framework import CheckSpec, Mutation, Outcome, register
 from .strategies import log_uniform, teachers
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -134,30 +134,15 @@ def _saddle_scale_pi(k):
     return (k * k - k) / (k * k + math.pi * k)
 
 
-def _make_hessian_perp_over_k2(real: Callable[[int], tuple[float, float]]) -> Callable[[int], tuple[float, float]]:
-    def wrong(k):
-        return 1.0 / k**2, real(k)[1]
-
-    wrong.__doc__ = "Mistake: the Hessian eigenvalue orthogonal to w* as 1/k^2 instead of 1/k."
-    return wrong
+@cache
+def _real_hessian_eigenvalues() -> Any:
+    """The real ingredient ``hessian_eigenvalues`` (built on first use: it lambdifies SymPy expressions)."""
+    return _critical_ingredients()["hessian_eigenvalues"]
 
 
-#: Mutations of ``loss_gradient_closed_form``: ingredient name -> wrong ingredient.
-LOSS_MUTATIONS: dict[str, dict[str, Any]] = {
-    "gradient_missing_pair_term": {"grad": _grad_without_pair_term},
-    "loss_factor_half": {"loss": _loss_half},
-    "kernel_over_pi": {"loss": _loss_kernel_over_pi},
-}
-
-
-def critical_mutations() -> dict[str, dict[str, Any]]:
-    """Mutations of ``critical_points`` (built lazily: the Hessian mutation keeps the real lambda_par)."""
-    real = _critical_ingredients()
-    return {
-        "saddle_scale_pi": {"saddle_scale": _saddle_scale_pi},
-        "hessian_perp_one_over_k2": {"hessian_eigenvalues": _make_hessian_perp_over_k2(real["hessian_eigenvalues"])},
-        "loss_without_pair_term": {"loss": _loss_without_pair_term},
-    }
+def _hessian_perp_over_k2(k):
+    """Mistake: the Hessian eigenvalue orthogonal to w* as 1/k^2 instead of 1/k (the one along w* kept real)."""
+    return 1.0 / k**2, _real_hessian_eigenvalues()(k)[1]
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -225,11 +210,14 @@ LOSS_GRADIENT = register(CheckSpec(
     prop=_loss_gradient_prop,
     ingredients=_loss_ingredients,
     max_examples={"quick": 12, "thorough": 150},
-    mutations={
-        "gradient_missing_pair_term": "grad l without the (k^2 - k)/pi term of A(w)",
-        "loss_factor_half": "l with a factor 1/2 (the other convention) while the gradient keeps none",
-        "kernel_over_pi": "arc-cosine kernel normalised by 1/pi instead of 1/(2 pi)",
-    },
+    mutations=(
+        Mutation("gradient_missing_pair_term", "grad l without the (k^2 - k)/pi term of A(w)",
+                 {"grad": _grad_without_pair_term}),
+        Mutation("loss_factor_half", "l with a factor 1/2 (the other convention) while the gradient keeps none",
+                 {"loss": _loss_half}),
+        Mutation("kernel_over_pi", "arc-cosine kernel normalised by 1/pi instead of 1/(2 pi)",
+                 {"loss": _loss_kernel_over_pi}),
+    ),
 ))
 
 
@@ -357,9 +345,13 @@ CRITICAL_POINTS = register(CheckSpec(
     prop=_critical_prop,
     ingredients=_critical_ingredients,
     max_examples={"quick": 15, "thorough": 200},
-    mutations={
-        "saddle_scale_pi": "saddle scale (k^2-k)/(k^2+pi k): pi instead of pi - 1",
-        "hessian_perp_one_over_k2": "Hessian eigenvalue orthogonal to w* as 1/k^2 instead of 1/k",
-        "loss_without_pair_term": "loss without the independent-patch term (the origin is then no maximum along -w*)",
-    },
+    mutations=(
+        Mutation("saddle_scale_pi", "saddle scale (k^2-k)/(k^2+pi k): pi instead of pi - 1",
+                 {"saddle_scale": _saddle_scale_pi}),
+        Mutation("hessian_perp_one_over_k2", "Hessian eigenvalue orthogonal to w* as 1/k^2 instead of 1/k",
+                 {"hessian_eigenvalues": _hessian_perp_over_k2}),
+        Mutation("loss_without_pair_term",
+                 "loss without the independent-patch term (the origin is then no maximum along -w*)",
+                 {"loss": _loss_without_pair_term}),
+    ),
 ))

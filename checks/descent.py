@@ -1,7 +1,7 @@
 """Check ``lagrangian_nonincreasing``: the relaxed Lagrangian never increases along RVSM (THEORY.md s.5).
 
-``L_beta(w, u) = l(w) + lam sum_i P(u_i) + (beta/2) |w - u|^2`` is recorded at every iteration of
-:func:`numerics.rvsm.run` (``record_every=1``) for a batch of four starts per generated instance
+``L_beta(w, u) = l(w) + lam sum_i P(u_i) + (beta/2) |w - u|^2`` (:meth:`numerics.Problem.lagrangian`) is recorded at
+every iteration of :func:`numerics.run` (``record_every=1``) for a batch of four starts per generated instance
 (:func:`checks.strategies.instances`: step ``eta = frac * 2/(L + beta)``, ``frac`` in [0.1, 0.8], ``L`` the smoothness
 constant at ``w*``), and every increase ``L^{t+1} - L^t`` must stay within rounding.
 
@@ -23,10 +23,11 @@ Rounding allowance: ``1e-13 (|L^t| + |w*|^2 + max |w0|^2)`` (about 450 eps). The
 size ``(|w|^2 + |w*|^2)/k`` that cancel near ``w*``, so its rounding error is relative to ``|w|^2 + |w*|^2`` rather than
 to ``L`` itself (while ``L`` does not grow, ``l(w^t) <= L^0`` keeps ``|w^t|`` of the order of ``max(|w0|, |w*|)``).
 
-Mutations (:data:`MUTATIONS`): the prox inside the iteration applied with ``mu = lam`` instead of ``lam / beta``
-(a penalty object passed to :func:`numerics.rvsm.run` whose prox rescales ``mu``), and a sign error in the coupling
-``beta (w - u)`` of the w-step (the small NumPy reference loop :func:`reference_lagrangian`, which with the correct
-sign reproduces :func:`numerics.rvsm.run`'s recorded Lagrangian, see the tests).
+Mutations (on the spec, :data:`LAGRANGIAN_NONINCREASING`): the prox inside the iteration applied with ``mu = lam``
+instead of ``lam / beta`` (a penalty object given to the :class:`numerics.Problem` run by :func:`numerics.run` whose
+prox rescales ``mu``), and a sign error in the coupling ``beta (w - u)`` of the w-step (the small NumPy reference loop
+:func:`reference_lagrangian`, which with the correct sign reproduces :func:`numerics.run`'s recorded Lagrangian, see
+the tests).
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from numerics import population, rvsm
+import numerics as nm
+from numerics import population
 from numerics.init import at_angle
+from numerics.penalties import Penalty
 
-from .framework import CheckSpec, Outcome, register
+from .framework import CheckSpec, Mutation, Outcome, register
 from .strategies import Instance, instances, log_uniform
 
 #: Number of RVSM iterations per example (the rate is ~ 1 - eta/k, so 300 covers the transient and the approach).
@@ -84,13 +87,13 @@ def descent_cases(draw, profile: str = "quick") -> DescentCase:
 # ----------------------------------------------------------------------------------------------------------------------
 # Ingredients
 # ----------------------------------------------------------------------------------------------------------------------
-def run_lagrangian(inst: Instance, penalty: Any, starts: np.ndarray, iters: int) -> np.ndarray:
-    """Recorded Lagrangian of :func:`numerics.rvsm.run` (population gradient), shape ``(iters + 1, B)``."""
-    res = rvsm.run(inst.teacher, inst.k, penalty, inst.lam, inst.beta, inst.eta, starts, iters, record_every=1)
+def run_lagrangian(inst: Instance, penalty: Penalty, starts: np.ndarray, iters: int) -> np.ndarray:
+    """Recorded Lagrangian of :func:`numerics.run` (population gradient), shape ``(iters + 1, B)``."""
+    res = nm.run(inst.problem(penalty), starts, eta=inst.eta, iters=iters, record_every=1)
     return np.asarray(res.history.lagrangian)
 
 
-def reference_lagrangian(inst: Instance, penalty: Any, starts: np.ndarray, iters: int, *,
+def reference_lagrangian(inst: Instance, penalty: Penalty, starts: np.ndarray, iters: int, *,
                          coupling: float = 1.0) -> np.ndarray:
     """A plain NumPy RVSM loop (THEORY.md s.4) returning ``L_beta(w^t, u^t)``, shape ``(iters + 1, B)``.
 
@@ -103,21 +106,20 @@ def reference_lagrangian(inst: Instance, penalty: Any, starts: np.ndarray, iters
     Notes
     -----
     ``u^0 = prox_{mu P}(w^0)``, ``w^{t+1} = w^t - eta (grad l(w^t) + beta (w^t - u^t))``,
-    ``u^{t+1} = prox_{mu P}(w^{t+1})``, ``mu = lam / beta``.
+    ``u^{t+1} = prox_{mu P}(w^{t+1})``, ``mu = lam / beta``; ``L_beta`` is :meth:`numerics.Problem.lagrangian`.
     """
     return _reference(inst, penalty, starts, iters, coupling)[0]
 
 
-def _reference(inst: Instance, penalty: Any, starts: np.ndarray, iters: int, coupling: float = 1.0):
-    ws, k, lam, beta, eta = inst.teacher, inst.k, inst.lam, inst.beta, inst.eta
-    mu = lam / beta
+def _reference(inst: Instance, penalty: Penalty, starts: np.ndarray, iters: int, coupling: float = 1.0):
+    problem = inst.problem(penalty)
+    ws, k, beta, eta = inst.teacher, inst.k, inst.beta, inst.eta
+    mu = problem.mu
     w = np.array(starts, dtype=np.float64)
     u = np.asarray(penalty.prox(w, mu))
 
     def lag(w, u):
-        diff = w - u
-        return (population.loss(w, ws, k) + lam * np.sum(np.asarray(penalty.value(u)), axis=-1)
-                + 0.5 * beta * np.sum(diff * diff, axis=-1))
+        return problem.lagrangian(population.loss(w, ws, k), w, u)
 
     out = [lag(w, u)]
     min_norm = np.linalg.norm(w, axis=-1)
@@ -130,18 +132,28 @@ def _reference(inst: Instance, penalty: Any, starts: np.ndarray, iters: int, cou
     return np.stack(out), min_norm
 
 
-class ScaledMuPenalty:
+class ScaledMuPenalty(Penalty):
     """A penalty whose prox is applied with ``mu * scale``; with ``scale = beta`` RVSM's ``mu = lam/beta`` becomes
     ``lam`` (the mistake "prox with lam instead of lam/beta"). The penalty value is the real one."""
 
-    def __init__(self, base: Any, scale: float) -> None:
+    def __init__(self, base: Penalty, scale: float) -> None:
         self.base, self.scale = base, float(scale)
+        self.name = base.name
 
-    def prox(self, x, mu):
-        return self.base.prox(x, mu * self.scale)
+    def _value(self, xp: Any, x: Any) -> Any:
+        return self.base._value(xp, x)
 
-    def value(self, x):
-        return self.base.value(x)
+    def _derivative(self, xp: Any, x: Any) -> Any:
+        return self.base._derivative(xp, x)
+
+    def _threshold(self, xp: Any, mu: Any) -> Any:
+        return self.base._threshold(xp, mu * self.scale)
+
+    def _shrink(self, xp: Any, x: Any, mu: Any) -> Any:
+        return self.base._shrink(xp, x, mu * self.scale)
+
+    def prox_kernel(self, xp: Any, x: Any, mu: Any) -> Any:
+        return self.base.prox_kernel(xp, x, mu * self.scale)
 
     def __repr__(self) -> str:
         return f"ScaledMuPenalty({self.base!r}, {self.scale!r})"
@@ -149,13 +161,6 @@ class ScaledMuPenalty:
 
 def _ingredients() -> dict[str, Any]:
     return {"penalty": lambda inst: inst.make_penalty(), "run": run_lagrangian}
-
-
-#: Mutations: name -> ingredient overrides.
-MUTATIONS: dict[str, dict[str, Any]] = {
-    "prox_mu_lam": {"penalty": lambda inst: ScaledMuPenalty(inst.make_penalty(), inst.beta)},
-    "coupling_sign": {"run": partial(reference_lagrangian, coupling=-1.0)},
-}
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -167,7 +172,7 @@ def _descent_prop(ex: DescentCase, ing) -> Outcome:
     penalty = ing["penalty"](inst)
     try:
         L = np.asarray(ing["run"](inst, penalty, starts, ex.iters), dtype=np.float64)
-    except rvsm.DivergenceError as exc:
+    except nm.DivergenceError as exc:
         return Outcome(math.inf, f"diverged: {exc}")
     if not np.all(np.isfinite(L)):
         return Outcome(math.inf, "non-finite Lagrangian")
@@ -196,8 +201,10 @@ LAGRANGIAN_NONINCREASING = register(CheckSpec(
     prop=_descent_prop,
     ingredients=_ingredients,
     max_examples={"quick": 20, "thorough": 300},
-    mutations={
-        "prox_mu_lam": "prox inside the iteration applied with mu = lam instead of lam/beta",
-        "coupling_sign": "sign error in the coupling: w - eta (grad l - beta (w - u))",
-    },
+    mutations=(
+        Mutation("prox_mu_lam", "prox inside the iteration applied with mu = lam instead of lam/beta",
+                 {"penalty": lambda inst: ScaledMuPenalty(inst.make_penalty(), inst.beta)}),
+        Mutation("coupling_sign", "sign error in the coupling: w - eta (grad l - beta (w - u))",
+                 {"run": partial(reference_lagrangian, coupling=-1.0)}),
+    ),
 ))

@@ -4,8 +4,9 @@ A check is a property of generated problem instances. It is registered with :fun
 :class:`CheckSpec`: a stable name, a one-sentence statement with its THEORY.md section, a Hypothesis strategy per
 profile, and a property ``prop(example, ingredients) -> Outcome``. *Ingredients* are the pieces of theory or
 numerics the property relies on (a prox, a gradient, a limit predictor, ...), passed as a dict with the real ones as
-defaults. A mutation test swaps one ingredient for a plausible mistake and asserts the check then fails: that is
-how each check shows it can fail.
+defaults. A *mutation* (:class:`Mutation`) is a plausible mistake stored once, on its check's spec: a name, a
+one-line description and the ingredient overrides that make it. A mutation test runs the check with those overrides
+and asserts the check then fails: that is how each check shows it can fail.
 
 :func:`run_check` drives the property with Hypothesis (derandomized, no example database, so a run is
 reproducible; see :func:`_load_all`), counts the examples tried, keeps the worst discrepancy (as a fraction of the
@@ -48,8 +49,27 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Mutation:
+    """A deliberate, plausible mistake in one or more ingredients of a check; the check must fail with it.
+
+    Parameters
+    ----------
+    name : str
+        Stable snake_case name (unique within its check).
+    description : str
+        The mistake in one line.
+    overrides : mapping
+        Ingredient name -> the wrong ingredient (passed to :func:`run_check` as ``overrides``).
+    """
+
+    name: str
+    description: str
+    overrides: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class CheckSpec:
-    """A registered check (see module docstring)."""
+    """A registered check (see module docstring); ``mutations`` holds its :class:`Mutation` records."""
 
     name: str
     statement: str
@@ -58,7 +78,15 @@ class CheckSpec:
     prop: Callable[[Any, Mapping[str, Any]], Outcome]
     ingredients: Callable[[], dict[str, Any]]
     max_examples: Mapping[str, int] = field(default_factory=lambda: {"quick": 10, "thorough": 200})
-    mutations: Mapping[str, str] = field(default_factory=dict)
+    mutations: tuple[Mutation, ...] = ()
+
+    def mutation(self, name: str) -> Mutation:
+        """The mutation called ``name`` (ValueError listing this check's mutations otherwise)."""
+        for m in self.mutations:
+            if m.name == name:
+                return m
+        raise ValueError(f"check {self.name!r} has no mutation {name!r}; it has "
+                         f"{', '.join(m.name for m in self.mutations) or 'none'}")
 
 
 @dataclass(frozen=True)
@@ -87,6 +115,11 @@ def register(spec: CheckSpec) -> CheckSpec:
         raise ValueError(f"check {spec.name!r} is already registered")
     if not spec.name.replace("_", "").isalnum():
         raise ValueError(f"check names are snake_case identifiers; got {spec.name!r}")
+    if not all(isinstance(m, Mutation) for m in spec.mutations):
+        raise ValueError(f"check {spec.name!r}: mutations must be a tuple of Mutation records; got {spec.mutations!r}")
+    names = [m.name for m in spec.mutations]
+    if len(set(names)) != len(names):
+        raise ValueError(f"check {spec.name!r}: mutation names must be unique; got {names}")
     REGISTRY[spec.name] = spec
     return spec
 

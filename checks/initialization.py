@@ -13,7 +13,8 @@ fraction ``p_hat`` of them in the cap, and requires
 holds at least ~200 of ``N = 1e5`` points and the normal approximation behind the standard error holds
 (``delta_min`` is found once per ``d`` from the theory formula; it only places the examples).
 
-Mutations (:data:`MUTATIONS`): ``cos^2 delta`` in place of ``sin^2 delta``; ``d/2`` in place of ``(d-1)/2``.
+Mutations (on the spec, :data:`INITIALIZATION_PROBABILITY`): ``cos^2 delta`` in place of ``sin^2 delta``; ``d/2`` in
+place of ``(d-1)/2``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from numerics import population
 from numerics.init import uniform_sphere
 from theory.initialization import init_tail_probability
 
-from .framework import CheckSpec, Outcome, register
+from .framework import CheckSpec, Mutation, Outcome, register
 from .strategies import teachers
 
 N_SE = 4.0
@@ -79,13 +80,6 @@ def _tail_half_d(d, delta):
     return 0.5 * special.betainc(np.asarray(d, dtype=float) / 2, 0.5, np.sin(delta) ** 2)
 
 
-#: Mutations: name -> ingredient overrides.
-MUTATIONS: dict[str, dict[str, Any]] = {
-    "cos2_for_sin2": {"tail_probability": _tail_cos2},
-    "d_over_2": {"tail_probability": _tail_half_d},
-}
-
-
 def _ingredients() -> dict[str, Any]:
     return {"tail_probability": init_tail_probability, "sampler": uniform_sphere}
 
@@ -118,8 +112,9 @@ INITIALIZATION_PROBABILITY = register(CheckSpec(
     prop=_init_prop,
     ingredients=_ingredients,
     max_examples={"quick": 15, "thorough": 200},
-    mutations={
-        "cos2_for_sin2": "incomplete beta evaluated at cos^2 delta instead of sin^2 delta",
-        "d_over_2": "first beta parameter d/2 instead of (d-1)/2",
-    },
+    mutations=(
+        Mutation("cos2_for_sin2", "incomplete beta evaluated at cos^2 delta instead of sin^2 delta",
+                 {"tail_probability": _tail_cos2}),
+        Mutation("d_over_2", "first beta parameter d/2 instead of (d-1)/2", {"tail_probability": _tail_half_d}),
+    ),
 ))

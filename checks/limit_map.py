@@ -3,9 +3,10 @@ false positives.
 
 ``limit_matches_prediction``
     Runs RVSM (population gradient) to convergence and compares its limit ``(w, u)`` with the predictor
-    (:func:`numerics.limits.predict`, ingredient ``"predict"``). l1: the limit map itself (no band, unique limit).
-    l0 / TL1: a band coordinate may take either branch, and the band itself moves with ``(s, q)``, so the limit is
-    compared with the prediction *for the support RVSM reached*, which must be self-consistent (a fixed point).
+    (:func:`numerics.predict`, ingredient ``"predict"``, called as ``predict(problem, **options)``). l1: the limit
+    map itself (no band, unique limit). l0 / TL1: a band coordinate may take either branch, and the band itself moves
+    with ``(s, q)``, so the limit is compared with the prediction *for the support RVSM reached*, which must be
+    self-consistent (a fixed point).
     Limits with ``k q_bar < 1e-3`` (the q <= 0 regime, outside the predictor's documented scope, where RVSM can reach
     a second, asymmetric fixed point even for l1) are rejected, not counted.
 ``no_false_positives``
@@ -21,9 +22,9 @@ false positives.
     asserts the corrected statement: every false positive sits at a limit with ``k q <= 1e-9`` (rounding of q at a
     limit converged to 1e-13).
 
-Mutations (documented next to the checks; each must make its check fail)
-------------------------------------------------------------------------
-``MUTATIONS["limit_matches_prediction"]`` (ingredient ``predict``):
+Mutations (stored on the specs; each must make its check fail)
+--------------------------------------------------------------
+:data:`LIMIT_MATCHES_PREDICTION` (ingredient ``predict``):
 
 * ``limit_map_wrong_sign``: kept coordinates ``w_bar = (s w* - beta u)/(q + beta)`` (sign of the beta u term).
 * ``mu_bar_missing_inverse_q``: kept values ``u = shrink(r w*, lam/beta)`` instead of ``shrink(r w*, mu_bar)``,
@@ -31,7 +32,7 @@ Mutations (documented next to the checks; each must make its check fail)
 * ``soft_threshold_at_lam``: the predictor thresholds with ``mu = lam`` instead of ``lam/beta`` (everything else
   consistent with that mistake, i.e. the real predictor called with ``lam -> lam beta``).
 
-``MUTATIONS["no_false_positives"]`` (ingredient ``penalty``, a factory ``Instance -> penalty object``):
+:data:`NO_FALSE_POSITIVES` (ingredient ``penalty``, a factory ``Instance -> penalty object``):
 
 * ``leaky_identity_prox``: a prox with threshold 0 (l1 at ``mu = 0``, equivalently a hard threshold at 0): ``u = w``.
   (The other leak one might think of, ``shrink`` applied without its ``|x| > threshold`` gate, is caught as well, but
@@ -47,13 +48,14 @@ from typing import Any
 import numpy as np
 from hypothesis import reject
 
-from numerics import limits, population, rvsm
-from numerics.penalties import get_penalty
+import numerics as nm
+from numerics import population
+from numerics.penalties import Penalty
 
-from .framework import CheckSpec, Outcome, register
+from .framework import CheckSpec, Mutation, Outcome, register
 from .strategies import Instance, instances
 
-__all__ = ["MUTATIONS", "converged_limit"]
+__all__ = ["converged_limit"]
 
 #: RVSM stops when |w^{t+1} - w^t| < _RUN_TOL. With contraction factor rho <= 1 - eta lambda_min (lambda_min ~ 1/k
 #: on the frozen support, eta >= 0.1 * 2/(L + beta) >= 0.14 in the strategies, k <= 16) the distance to the limit is
@@ -64,14 +66,13 @@ _MAX_ITERS = 50_000
 #: (s, q) solve (relative 1e-14) and rounding (~1e-15). 1e-8 leaves a factor ~1000; every mutation moves the limit by
 #: O(lam) >= O(1e-4) (or O(lam |1/beta - 1|), O(beta |u|)), far above it.
 _MATCH_ATOL = 1e-8
-#: k q_bar below this: the q <= 0 regime outside the predictor's scope (its own cut-off, limits._Q_SINGULAR).
+#: k q_bar below this: the q <= 0 regime outside the predictor's scope (its own cut-off, numerics.limits._Q_SINGULAR).
 _Q_SCOPE = 1e-3
 
 
-def converged_limit(inst: Instance, penalty: Any = None) -> rvsm.RVSMResult:
+def converged_limit(inst: Instance, penalty: Penalty | None = None) -> nm.RVSMResult:
     """RVSM of ``inst`` (population gradient) run until the update norm is below 1e-13 (at most 5e4 updates)."""
-    pen = inst.make_penalty() if penalty is None else penalty
-    return rvsm.run(inst.teacher, inst.k, pen, inst.lam, inst.beta, inst.eta, inst.start, _MAX_ITERS, tol=_RUN_TOL)
+    return nm.run(inst.problem(penalty), inst.start, eta=inst.eta, iters=_MAX_ITERS, tol=_RUN_TOL)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -86,7 +87,7 @@ def _prop_limit(inst: Instance, ingr: dict[str, Any]) -> Outcome:
     ws = inst.teacher
     q_bar = float(population.gradient_coefficients(w, ws, inst.k)[0])
     if inst.k * q_bar < _Q_SCOPE:
-        # Outside the predictor's scope (numerics.limits.predict, Notes "Scope"): RVSM reached a fixed point with
+        # Outside the predictor's scope (numerics.predict, Notes "Scope"): RVSM reached a fixed point with
         # q <= 0, where r = s/q is singular. Seen on the thorough profile: l1, w* = (1, 1), k = 8, lam = 0.1,
         # beta = 1 reaches w = (1.054, 0.098), u = (0.954, 0), k q = -0.02, while the predicted (symmetric) limit
         # has k q = 0.27: for large lam k the l1 limit is NOT unique. Such examples are rejected (not counted).
@@ -96,8 +97,8 @@ def _prop_limit(inst: Instance, ingr: dict[str, Any]) -> Outcome:
     # approaching it from above, keeps a u_i of rounding size (seen: u_i ~ 1e-17 with w* = (0.2, 0.2), k = 1,
     # lam = 0.1, beta = 1); that u_i is then compared with the predicted 0 within the tolerance below.
     reached = np.abs(u) > _MATCH_ATOL
-    pen_name, a = inst.penalty, inst.a
-    free = predict(ws, inst.k, pen_name, inst.lam, inst.beta, a=a)
+    pen_name, problem = inst.penalty, inst.problem()
+    free = predict(problem)
     # l1: no band, and the limit is unique (in the predictor's scope q > 0): the support must be the predicted one.
     # l0 / TL1: the band depends on (s, q), which move with the support: a coordinate outside the band at the free
     # prediction's (s, q) can be inside it at another self-consistent (s, q) (seen: l0, w* = (1, 1), k = 7,
@@ -112,7 +113,7 @@ def _prop_limit(inst: Instance, ingr: dict[str, Any]) -> Outcome:
     if pen_name == "l1" and not np.array_equal(reached, np.asarray(free.support)):
         return Outcome(float("inf"), f"support reached {reached.astype(int)} differs from the predicted "
                                      f"{np.asarray(free.support).astype(int)} (l1 has no band)")
-    fixed = predict(ws, inst.k, pen_name, inst.lam, inst.beta, a=a, support=reached)
+    fixed = predict(problem, support=reached)
     if not bool(np.all(fixed.ok)):
         return Outcome(float("inf"), f"the support reached {reached.astype(int)} is not a self-consistent fixed "
                                      f"point of the predictor (converged={fixed.converged}, "
@@ -129,9 +130,9 @@ def _prop_limit(inst: Instance, ingr: dict[str, Any]) -> Outcome:
     return Outcome(err / _MATCH_ATOL, detail)
 
 
-def _remap(pred: limits.LimitPrediction, w_star: np.ndarray, lam: float, beta: float, *,
-           u_fn: Callable[[limits.LimitPrediction], np.ndarray] | None = None,
-           w_fn: Callable[[limits.LimitPrediction, np.ndarray], np.ndarray] | None = None) -> limits.LimitPrediction:
+def _remap(pred: nm.LimitPrediction, *,
+           u_fn: Callable[[nm.LimitPrediction], np.ndarray] | None = None,
+           w_fn: Callable[[nm.LimitPrediction, np.ndarray], np.ndarray] | None = None) -> nm.LimitPrediction:
     """The prediction with its kept coordinates recomputed by a (mutated) formula at the same ``(s, q)``."""
     sup = np.asarray(pred.support)
     u = np.where(sup, u_fn(pred), pred.u) if u_fn is not None else pred.u
@@ -139,22 +140,19 @@ def _remap(pred: limits.LimitPrediction, w_star: np.ndarray, lam: float, beta: f
     return dataclasses.replace(pred, w=w, u=u)
 
 
-def _predict_wrong_sign(w_star, k, penalty, lam, beta, *, a=None, **kw):
-    p = limits.predict(w_star, k, penalty, lam, beta, a=a, **kw)
-    ws = np.asarray(w_star, dtype=np.float64)
-    return _remap(p, ws, lam, beta, w_fn=lambda p, u: (p.s * ws - beta * u) / (p.q + beta))
+def _predict_wrong_sign(problem: nm.Problem, **kw: Any) -> nm.LimitPrediction:
+    ws, beta = np.asarray(problem.w_star, dtype=np.float64), problem.beta
+    return _remap(nm.predict(problem, **kw), w_fn=lambda p, u: (p.s * ws - beta * u) / (p.q + beta))
 
 
-def _predict_mu_bar_missing_inverse_q(w_star, k, penalty, lam, beta, *, a=None, **kw):
-    p = limits.predict(w_star, k, penalty, lam, beta, a=a, **kw)
-    ws = np.asarray(w_star, dtype=np.float64)
-    pen = get_penalty(penalty, a=a) if penalty == "tl1" else get_penalty(penalty)
-    return _remap(p, ws, lam, beta, u_fn=lambda p: np.asarray(pen.shrink(p.r * ws, lam / beta)),
+def _predict_mu_bar_missing_inverse_q(problem: nm.Problem, **kw: Any) -> nm.LimitPrediction:
+    ws, beta = np.asarray(problem.w_star, dtype=np.float64), problem.beta
+    return _remap(nm.predict(problem, **kw), u_fn=lambda p: np.asarray(problem.penalty.shrink(p.r * ws, problem.mu)),
                   w_fn=lambda p, u: (p.s * ws + beta * u) / (p.q + beta))
 
 
-def _predict_soft_threshold_at_lam(w_star, k, penalty, lam, beta, *, a=None, **kw):
-    return limits.predict(w_star, k, penalty, lam * beta, beta, a=a, **kw)
+def _predict_soft_threshold_at_lam(problem: nm.Problem, **kw: Any) -> nm.LimitPrediction:
+    return nm.predict(dataclasses.replace(problem, lam=problem.lam * problem.beta), **kw)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -186,29 +184,28 @@ def _prop_no_false_positives(inst: Instance, ingr: dict[str, Any]) -> Outcome:
     return Outcome(0.0, detail)  # qualitative: exact zeros, no tolerance
 
 
-class _Leaky:
+class _Leaky(Penalty):
     """A penalty whose prox has threshold 0 (u = w): l1 at mu = 0, or a hard threshold at 0."""
 
-    def __init__(self, base: Any):
+    def __init__(self, base: Penalty):
         self.base = base
+        self.name = base.name
 
-    def value(self, x):
-        return self.base.value(x)
+    def _value(self, xp: Any, x: Any) -> Any:
+        return self.base._value(xp, x)
 
-    def prox(self, x, mu):
-        return self.base.prox(x, 0.0 * mu)
+    def _derivative(self, xp: Any, x: Any) -> Any:
+        return self.base._derivative(xp, x)
 
+    def _threshold(self, xp: Any, mu: Any) -> Any:
+        return self.base._threshold(xp, 0.0 * mu)
 
-MUTATIONS: dict[str, dict[str, dict[str, Any]]] = {
-    "limit_matches_prediction": {
-        "limit_map_wrong_sign": {"predict": _predict_wrong_sign},
-        "mu_bar_missing_inverse_q": {"predict": _predict_mu_bar_missing_inverse_q},
-        "soft_threshold_at_lam": {"predict": _predict_soft_threshold_at_lam},
-    },
-    "no_false_positives": {
-        "leaky_identity_prox": {"penalty": lambda inst: _Leaky(inst.make_penalty())},
-    },
-}
+    def _shrink(self, xp: Any, x: Any, mu: Any) -> Any:
+        return self.base._shrink(xp, x, 0.0 * mu)
+
+    def prox_kernel(self, xp: Any, x: Any, mu: Any) -> Any:
+        return self.base.prox_kernel(xp, x, 0.0 * mu)
+
 
 LIMIT_MATCHES_PREDICTION = register(CheckSpec(
     name="limit_matches_prediction",
@@ -218,13 +215,16 @@ LIMIT_MATCHES_PREDICTION = register(CheckSpec(
     section="5",
     strategy=lambda profile: instances(profile),
     prop=_prop_limit,
-    ingredients=lambda: {"predict": limits.predict},
+    ingredients=lambda: {"predict": nm.predict},
     max_examples={"quick": 12, "thorough": 200},
-    mutations={
-        "limit_map_wrong_sign": "kept w_bar = (s w* - beta u)/(q + beta): sign error in the limit map",
-        "mu_bar_missing_inverse_q": "kept u = shrink(r w*, lam/beta): mu_bar without its lam/q term",
-        "soft_threshold_at_lam": "threshold parameter lam instead of lam/beta",
-    },
+    mutations=(
+        Mutation("limit_map_wrong_sign", "kept w_bar = (s w* - beta u)/(q + beta): sign error in the limit map",
+                 {"predict": _predict_wrong_sign}),
+        Mutation("mu_bar_missing_inverse_q", "kept u = shrink(r w*, lam/beta): mu_bar without its lam/q term",
+                 {"predict": _predict_mu_bar_missing_inverse_q}),
+        Mutation("soft_threshold_at_lam", "threshold parameter lam instead of lam/beta",
+                 {"predict": _predict_soft_threshold_at_lam}),
+    ),
 ))
 
 NO_FALSE_POSITIVES = register(CheckSpec(
@@ -236,7 +236,8 @@ NO_FALSE_POSITIVES = register(CheckSpec(
     prop=_prop_no_false_positives,
     ingredients=lambda: {"penalty": lambda inst: inst.make_penalty()},
     max_examples={"quick": 8, "thorough": 150},
-    mutations={
-        "leaky_identity_prox": "prox with threshold 0 (identity): nothing is ever set to zero",
-    },
+    mutations=(
+        Mutation("leaky_identity_prox", "prox with threshold 0 (identity): nothing is ever set to zero",
+                 {"penalty": lambda inst: _Leaky(inst.make_penalty())}),
+    ),
 ))

@@ -15,9 +15,9 @@ Comparing objective values rather than minimizers is what "global minimizer" mea
 it returns 0 when the nonzero basin is not better by more) and rounding (a few eps); every mutation below costs an
 O(1) fraction of ``F`` at the inputs where it errs.
 
-Mutations (:data:`MUTATIONS`): l0 hard threshold at ``sqrt(mu)`` instead of ``sqrt(2 mu)``; TL1 gated on
-``|x| > mu`` instead of its threshold (visible only in the supercritical regime: below a continuous threshold the
-shrink's cubic root is <= 0 and clamped to 0, so there the gate does no harm); the prox parameter ``lam`` instead of
+Mutations (on the spec, :data:`PROX_GLOBAL_MINIMIZER`): l0 hard threshold at ``sqrt(mu)`` instead of ``sqrt(2 mu)``; TL1
+gated on ``|x| > mu`` instead of its threshold (visible only in the supercritical regime: below a continuous threshold
+the shrink's cubic root is <= 0 and clamped to 0, so there the gate does no harm); the prox parameter ``lam`` instead of
 ``lam / beta`` (soft threshold at lam).
 """
 
@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from numerics.penalties import L0, L1, TL1, tl1_critical_mu
 from theory import thresholding as th
 
-from .framework import CheckSpec, Outcome, register
+from .framework import CheckSpec, Mutation, Outcome, register
 from .strategies import log_uniform
 
 #: Relative allowance on the objective value (see module docstring).
@@ -135,15 +135,6 @@ def _tl1_gate_mu(x, mu, a):
     return np.where(np.abs(x) > mu, TL1(a).shrink(x, mu), 0.0)
 
 
-#: Mutations: name -> ingredient overrides.
-MUTATIONS: dict[str, dict[str, Any]] = {
-    "l0_threshold_sqrt_mu": {"l0_prox": _l0_threshold_sqrt_mu},
-    "tl1_gate_mu": {"tl1_prox": _tl1_gate_mu},
-    # "soft threshold at lam instead of lam/beta": mu scaled by beta
-    "prox_parameter_lam": {"prox_parameter": lambda lam, beta: lam},
-}
-
-
 # ----------------------------------------------------------------------------------------------------------------------
 # The property
 # ----------------------------------------------------------------------------------------------------------------------
@@ -199,9 +190,12 @@ PROX_GLOBAL_MINIMIZER = register(CheckSpec(
     prop=_prox_prop,
     ingredients=_ingredients,
     max_examples={"quick": 40, "thorough": 600},
-    mutations={
-        "l0_threshold_sqrt_mu": "hard threshold at sqrt(mu) instead of sqrt(2 mu)",
-        "tl1_gate_mu": "TL1 shrink gated on |x| > mu instead of its regime's threshold",
-        "prox_parameter_lam": "prox with mu = lam instead of lam/beta (soft threshold at lam)",
-    },
+    mutations=(
+        Mutation("l0_threshold_sqrt_mu", "hard threshold at sqrt(mu) instead of sqrt(2 mu)",
+                 {"l0_prox": _l0_threshold_sqrt_mu}),
+        Mutation("tl1_gate_mu", "TL1 shrink gated on |x| > mu instead of its regime's threshold",
+                 {"tl1_prox": _tl1_gate_mu}),
+        Mutation("prox_parameter_lam", "prox with mu = lam instead of lam/beta (soft threshold at lam)",
+                 {"prox_parameter": lambda lam, beta: lam}),
+    ),
 ))

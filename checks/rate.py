@@ -19,8 +19,9 @@ recorded steps with ``1e-12 <= step/|w*| <= 1e-5`` (largest over the restarts; s
 quadratic terms of the map are a relative <= 1e-4 of the linear ones, the faster eigenmodes of ``J`` have decayed
 over the first half, and above 1e-12 the rounding of a step (~1e-16 |w|) is a relative 1e-4.
 
-Mutations (ingredient ``predicted_factor``; ``MUTATIONS``): ``factor_eta_over_k_squared`` (``1 - eta/k^2``, the
-Hessian eigenvalue taken as 1/k^2) and ``factor_eta_beta`` (``1 - eta beta``, the splitting term taken as the rate).
+Mutations (ingredient ``predicted_factor``; on the spec, :data:`LINEAR_RATE`): ``factor_eta_over_k_squared``
+(``1 - eta/k^2``, the Hessian eigenvalue taken as 1/k^2) and ``factor_eta_beta`` (``1 - eta beta``, the splitting term
+taken as the rate).
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from numerics import population, rvsm
+import numerics as nm
+from numerics import population
 
-from .framework import CheckSpec, Outcome, register
+from .framework import CheckSpec, Mutation, Outcome, register
 from .strategies import Instance, instances
 
-__all__ = ["MUTATIONS", "linearized_factor"]
+__all__ = ["linearized_factor"]
 
 _RUN_TOL = 1e-14
 _MAX_ITERS = 50_000
@@ -65,8 +67,8 @@ def linearized_factor(inst: Instance, w_bar: np.ndarray, u_bar: np.ndarray) -> f
     ``prox'`` is a central difference of the instance's prox at each coordinate (exact 1 or 0 for l1 / l0 away from
     the threshold).
     """
-    pen = inst.make_penalty()
-    mu = inst.lam / inst.beta
+    problem = inst.problem()
+    pen, mu = problem.penalty, problem.mu
     h = 1e-7
     dprox = (np.asarray(pen.prox(w_bar + h, mu)) - np.asarray(pen.prox(w_bar - h, mu))) / (2 * h)
     jac = np.eye(w_bar.size) - inst.eta * (_hessian(w_bar, inst.teacher, inst.k)
@@ -106,10 +108,10 @@ def _restarts(inst: Instance, w_bar: np.ndarray) -> np.ndarray:
 
 def _prop_rate(inst: Instance, ingr: dict[str, Any]) -> Outcome:
     scale = float(np.linalg.norm(inst.teacher))
-    first = rvsm.run(inst.teacher, inst.k, inst.make_penalty(), inst.lam, inst.beta, inst.eta, inst.start,
-                     _MAX_ITERS, tol=_RUN_TOL * scale)
-    res = rvsm.run(inst.teacher, inst.k, inst.make_penalty(), inst.lam, inst.beta, inst.eta,
-                   _restarts(inst, np.asarray(first.w)), _MAX_ITERS, tol=_RUN_TOL * scale, record_every=1)
+    problem = inst.problem()
+    first = nm.run(problem, inst.start, eta=inst.eta, iters=_MAX_ITERS, tol=_RUN_TOL * scale)
+    res = nm.run(problem, _restarts(inst, np.asarray(first.w)), eta=inst.eta, iters=_MAX_ITERS, tol=_RUN_TOL * scale,
+                 record_every=1)
     hist = res.history
     step, support = np.asarray(hist.step), np.asarray(hist.support)
     per_start = [measured_factor(step[:, j], support[:, j], scale) for j in range(inst.d)]
@@ -127,11 +129,6 @@ def _prop_rate(inst: Instance, ingr: dict[str, Any]) -> Outcome:
     return Outcome(err / _REL_TOL, detail)
 
 
-MUTATIONS: dict[str, dict[str, Any]] = {
-    "factor_eta_over_k_squared": {"predicted_factor": lambda inst, w, u: 1.0 - inst.eta / inst.k**2},
-    "factor_eta_beta": {"predicted_factor": lambda inst, w, u: 1.0 - inst.eta * inst.beta},
-}
-
 LINEAR_RATE = register(CheckSpec(
     name="linear_rate",
     statement=("Once the support of u is frozen, RVSM converges linearly with the spectral radius of its linearization "
@@ -141,8 +138,10 @@ LINEAR_RATE = register(CheckSpec(
     prop=_prop_rate,
     ingredients=lambda: {"predicted_factor": linearized_factor},
     max_examples={"quick": 10, "thorough": 150},
-    mutations={
-        "factor_eta_over_k_squared": "rate 1 - eta/k^2 (smallest Hessian eigenvalue taken as 1/k^2)",
-        "factor_eta_beta": "rate 1 - eta beta (the splitting weight taken as the curvature)",
-    },
+    mutations=(
+        Mutation("factor_eta_over_k_squared", "rate 1 - eta/k^2 (smallest Hessian eigenvalue taken as 1/k^2)",
+                 {"predicted_factor": lambda inst, w, u: 1.0 - inst.eta / inst.k**2}),
+        Mutation("factor_eta_beta", "rate 1 - eta beta (the splitting weight taken as the curvature)",
+                 {"predicted_factor": lambda inst, w, u: 1.0 - inst.eta * inst.beta}),
+    ),
 ))

@@ -1,7 +1,7 @@
 """Check of the small-lambda behaviour of the RVSM limit (THEORY.md section 5, "Small lambda"), l1 penalty.
 
 ``small_lambda_orders``
-    For a geometric sequence of lam, the predicted limit ``u_bar(lam)`` (:func:`numerics.limits.predict`, itself
+    For a geometric sequence of lam, the predicted limit ``u_bar(lam)`` (:func:`numerics.predict`, itself
     checked against RVSM by ``limit_matches_prediction``) satisfies ``|u_bar - w*| = O(lam)`` and
     ``|u_bar - w* - lam v| = O(lam^2)``, with ``v`` the first-order direction of :mod:`theory.expansion`
     (ingredient ``"direction"``):
@@ -20,8 +20,8 @@ thresholded regime.
 Only l1 has its expansion in :mod:`theory.expansion` (l0: ``u_bar = w*`` exactly while every coordinate is kept, so
 there is no first-order term to check; TL1: not derived there).
 
-Mutations (ingredient ``direction``; ``MUTATIONS``): ``naive_prox_direction`` (``r'(0) = 0``, the direction of
-``prox_{lam (k + 1/beta) P}(w*)``; fails whenever ``k >= 2``) and ``direction_missing_inverse_beta``
+Mutations (ingredient ``direction``; on the spec, :data:`SMALL_LAMBDA_ORDERS`): ``naive_prox_direction`` (``r'(0) = 0``,
+the direction of ``prox_{lam (k + 1/beta) P}(w*)``; fails whenever ``k >= 2``) and ``direction_missing_inverse_beta``
 (``v = r'(0) w* - k sign(w*)``).
 """
 
@@ -32,13 +32,13 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from numerics import limits
+import numerics as nm
 from theory import expansion
 
-from .framework import CheckSpec, Outcome, register
+from .framework import CheckSpec, Mutation, Outcome, register
 from .strategies import _DIMS, _PATCHES, log_uniform, teachers
 
-__all__ = ["MUTATIONS", "lam_sequence"]
+__all__ = ["lam_sequence"]
 
 #: Slope windows. The first-order slope is 1 up to the relative curvature ~ lam (k + 1/beta)/m <= 0.1 at the top of
 #: the range (and ~1e-3 at the bottom), so its fitted value lies within ~0.05 of 1: window [0.9, 1.1]. Same argument
@@ -84,7 +84,7 @@ def _prop_orders(case: dict[str, Any], ingr: dict[str, Any]) -> Outcome:
     ws = np.asarray(case["w_star"], dtype=np.float64)
     k, beta = case["k"], case["beta"]
     lams = lam_sequence(ws, k, beta)
-    pred = ingr["predict"](np.broadcast_to(ws, (lams.size, ws.size)), k, "l1", lams, beta)
+    pred = ingr["predict"](nm.Problem(np.broadcast_to(ws, (lams.size, ws.size)), k, "l1", lams, beta))
     if not bool(np.all(pred.ok)) or not np.array_equal(pred.support, np.broadcast_to(ws != 0, pred.support.shape)):
         return Outcome(float("inf"), f"prediction not a fixed point with support supp(w*) (ok={pred.ok})")
     v = np.asarray(ingr["direction"](ws, k, beta), dtype=np.float64)
@@ -104,11 +104,6 @@ def _missing_inverse_beta(w_star: np.ndarray, k: int, beta: float) -> np.ndarray
     return expansion.first_order_direction(w_star, k, beta) + np.sign(w_star) / beta
 
 
-MUTATIONS: dict[str, dict[str, Any]] = {
-    "naive_prox_direction": {"direction": expansion.naive_first_order_direction},
-    "direction_missing_inverse_beta": {"direction": _missing_inverse_beta},
-}
-
 SMALL_LAMBDA_ORDERS = register(CheckSpec(
     name="small_lambda_orders",
     statement=("For small lam the l1 limit satisfies |u_bar - w*| = O(lam), and u_bar = w* + lam v + O(lam^2) with "
@@ -116,10 +111,13 @@ SMALL_LAMBDA_ORDERS = register(CheckSpec(
     section="5",
     strategy=lambda profile: _cases(profile),
     prop=_prop_orders,
-    ingredients=lambda: {"direction": expansion.first_order_direction, "predict": limits.predict},
+    ingredients=lambda: {"direction": expansion.first_order_direction, "predict": nm.predict},
     max_examples={"quick": 15, "thorough": 300},
-    mutations={
-        "naive_prox_direction": "r'(0) = 0: the naive prox_{lam (k + 1/beta) P}(w*) as first-order expansion",
-        "direction_missing_inverse_beta": "v without its 1/beta term: v = r'(0) w* - k sign(w*)",
-    },
+    mutations=(
+        Mutation("naive_prox_direction",
+                 "r'(0) = 0: the naive prox_{lam (k + 1/beta) P}(w*) as first-order expansion",
+                 {"direction": expansion.naive_first_order_direction}),
+        Mutation("direction_missing_inverse_beta", "v without its 1/beta term: v = r'(0) w* - k sign(w*)",
+                 {"direction": _missing_inverse_beta}),
+    ),
 ))

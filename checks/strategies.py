@@ -19,10 +19,11 @@ import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from numerics import limits
+import numerics as nm
 from numerics.init import at_angle
-from numerics.penalties import get_penalty
+from numerics.penalties import Penalty
 from numerics.population import lipschitz_estimate
+from numerics.problem import resolve_penalty
 
 PENALTIES = ("l1", "l0", "tl1")
 TEACHERS = ("dense", "sparse", "near_threshold")
@@ -68,9 +69,15 @@ class Instance:
     def start(self) -> np.ndarray:
         return np.asarray(self.w0, dtype=np.float64)
 
-    def make_penalty(self):
-        """The :mod:`numerics.penalties` object of this instance."""
-        return get_penalty(self.penalty, a=self.a) if self.penalty == "tl1" else get_penalty(self.penalty)
+    def make_penalty(self) -> Penalty:
+        """The :mod:`numerics.penalties` object of this instance (also where ``lam`` is not set yet)."""
+        return resolve_penalty(self.penalty, self.a)
+
+    def problem(self, penalty: Penalty | None = None) -> nm.Problem:
+        """The :class:`numerics.Problem` of this instance; ``penalty`` replaces its penalty (e.g. a mutated one)."""
+        if penalty is None:
+            return nm.Problem(self.teacher, self.k, self.penalty, self.lam, self.beta, a=self.a)
+        return nm.Problem(self.teacher, self.k, penalty, self.lam, self.beta)
 
     def stable_step(self) -> float:
         """2/(L + beta), L the smoothness constant at the teacher."""
@@ -99,16 +106,15 @@ def teachers(draw, d: int, kind: str) -> tuple[float, ...]:
     return tuple(w)
 
 
-def _edges(pred, penalty: str, beta: float, lam: float) -> tuple[float, float]:
+def _edges(pred: nm.LimitPrediction, problem: nm.Problem) -> tuple[float, float]:
     """The kept/zeroed edges, in units of r|w*_i|, of the coordinatewise limit map at the predicted (s, q)."""
     q, r = float(pred.q), float(pred.r)
-    if penalty == "l1":
+    if problem.penalty.name == "l1":
         edge = float(pred.mu_bar)
         return edge / r, edge / r
-    mu = lam / beta
-    thr = float(get_penalty("l0").threshold(mu)) if penalty == "l0" else None
-    if penalty == "l0":
-        return thr / r, thr * (1.0 + beta / q) / r
+    if problem.penalty.name == "l0":
+        thr = float(problem.penalty.threshold(problem.mu))
+        return thr / r, thr * (1.0 + problem.beta / q) / r
     return float(pred.mu_bar) / r, float(pred.mu_bar) / r  # TL1: only a scale to aim near
 
 
@@ -118,14 +124,15 @@ def place_near_threshold(w_star: tuple[float, ...], k: int, penalty: str, a: flo
 
     The edge depends on (s, q), which depend on w* itself, so the placement is repeated three times (the map is a
     contraction in practice; the result is near, not exactly at, the edge). Returns None where the edge is not
-    defined: the predictor's (s, q) has q <= 0 (large lam k, outside its scope; see numerics.limits.predict), which
+    defined: the predictor's (s, q) has q <= 0 (large lam k, outside its scope; see numerics.predict), which
     makes ``mu_bar`` and the edges non-finite.
     """
     w = list(w_star)
     sign = 1.0 if w[index] >= 0 else -1.0
     for _ in range(3):
-        pred = limits.predict(np.asarray(w), k, penalty, lam, beta, a=a)
-        low, high = _edges(pred, penalty, beta, lam)
+        problem = nm.Problem(np.asarray(w), k, penalty, lam, beta, a=a)
+        pred = nm.predict(problem)
+        low, high = _edges(pred, problem)
         target = (low, high)[edge]
         if not (math.isfinite(target) and float(pred.q) > 0):
             return None

@@ -101,8 +101,8 @@ class Bookkeeping:
         The start (``w^0``, ``u^0``) of all B trials.
     advance : callable
         One RVSM update ``state -> (w_next, u_next)`` (used to replay diverging rows).
-    penalty, k
-        For the history's Lagrangian and the stable step size in a divergence report.
+    penalty
+        For the history's Lagrangian.
     iters, tol, record_every, progress
         As :func:`numerics.run`.
     batched : bool
@@ -110,10 +110,10 @@ class Bookkeeping:
     """
 
     def __init__(self, state: TrialState, advance: Callable[[TrialState], tuple[Array, Array]], *, penalty: Any,
-                 k: int, iters: int, tol: float | None, record_every: int | None, progress: bool, batched: bool):
+                 iters: int, tol: float | None, record_every: int | None, progress: bool, batched: bool):
         self.state = state
         self._advance = advance
-        self._penalty, self._k = penalty, k
+        self._penalty = penalty
         self._iters, self._tol, self._record_every, self._progress = iters, tol, record_every, progress
         self._batched = batched
         self._xp = array_api_compat.array_namespace(state.w)
@@ -205,9 +205,10 @@ class Bookkeeping:
         j = int(np.argmin(first))
         one = xp.asarray(np.asarray([rows[j]]), device=self._dev)
         row = self.state.take(one)
-        L = float(to_numpy(population.lipschitz_estimate(row.grad.w_star, self._k)).reshape(-1)[0])
+        L = row.grad.smoothness()
         beta, eta = (float(to_numpy(v).reshape(-1)[0]) for v in (row.beta, row.eta))
-        raise DivergenceError(int(self._order[rows[j]]), int(first[j]), eta, 2.0 / (L + beta))
+        stable = None if L is None else 2.0 / (float(to_numpy(L).reshape(-1)[0]) + beta)
+        raise DivergenceError(int(self._order[rows[j]]), int(first[j]), eta, stable)
 
     # -- history --------------------------------------------------------------------------------------------------
     def _metrics(self, st: TrialState) -> tuple[Array, ...]:

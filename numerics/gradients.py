@@ -56,12 +56,14 @@ class BoundGradient(ABC):
         """Applied after every w-step (identity unless the model's iteration is normalized)."""
         return w
 
+    def smoothness(self) -> Array | None:
+        """A smoothness constant ``L`` of ``grad l`` near the teacher, per trial (B,), or None when the model has
+        none (then a divergence report gives no stable step size)."""
+        return None
+
 
 class GradientSource(ABC):
     """Where the gradient of the w-step comes from (see the module docstring)."""
-
-    #: the activation of the network this source differentiates: selects the matching limit predictor
-    activation: str = "relu"
 
     @abstractmethod
     def bind(self, w_star: Array, k: int) -> BoundGradient:
@@ -124,6 +126,9 @@ class _BoundPopulation(BoundGradient):
     def loss(self, w: Array) -> Array:
         return population.loss(w, self.w_star, self.k, validate=False)
 
+    def smoothness(self) -> Array:
+        return population.lipschitz_estimate(self.w_star, self.k, validate=False)
+
     def take(self, idx: Array) -> BoundGradient:
         xp = self.xp
         return _BoundPopulation(xp, _take_rows(xp, self.w_star, idx), self.k, xp.take(self.ns2, idx),
@@ -177,7 +182,7 @@ def _bind_samples(n_samples: int | None, samples: Any, seed: Any, w_star: Array,
     return Z, xp.reshape(Z, (n * k, d)), y, n
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Empirical(GradientSource):
     """The gradient of the empirical loss of the ReLU network on N samples, shared by all trials.
 
@@ -231,6 +236,10 @@ class _BoundSampled(BoundGradient):
     def grad(self, w: Array) -> Array:
         return self._both(w)[1]
 
+    def smoothness(self) -> Array | None:
+        # the empirical ReLU gradient's expectation is the population gradient: its constant is the estimate
+        return None if self.ste is not None else population.lipschitz_estimate(self.w_star, self.k, validate=False)
+
     def loss(self, w: Array) -> Array:
         return self._both(w)[0]
 
@@ -273,7 +282,6 @@ class ExpectedCoarse(GradientSource):
     ``s = c/|w*|`` there for the identity STE, :func:`numerics.binary.expected_coarse_grad`).
     """
 
-    activation = "binary"
     ste: str = "relu"
     normalize: bool = False
 
@@ -319,7 +327,7 @@ class _BoundExpectedCoarse(BoundGradient):
         return _normalize_rows(self.xp, w) if self.normalize else w
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SampledCoarse(GradientSource):
     """The coarse gradient of the binarized network on N samples shared by all trials.
 
@@ -336,7 +344,6 @@ class SampledCoarse(GradientSource):
     (:func:`numerics.binary.coarse_grad`); its expectation is :class:`ExpectedCoarse`.
     """
 
-    activation = "binary"
     ste: str = "relu"
     normalize: bool = False
     n_samples: int | None = None

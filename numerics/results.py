@@ -18,18 +18,21 @@ class DivergenceError(ArithmeticError):
         Index of the first diverging trial in the batch (0 for an unbatched run).
     iteration : int
         The update (1-based) that produced the first non-finite iterate of that trial.
-    stable_eta : float
-        The largest stable step size 2/(L + beta) for that instance, L the local smoothness estimate
-        :func:`numerics.population.lipschitz_estimate`.
+    stable_eta : float or None
+        The largest stable step size 2/(L + beta) for that instance, L the gradient source's smoothness estimate
+        near the teacher (:func:`numerics.population.lipschitz_estimate` for the ReLU network); None for a model
+        without one (the binarized network's coarse gradients).
     eta : float
         The step size that was used for that trial.
     """
 
-    def __init__(self, trial: int, iteration: int, eta: float, stable_eta: float):
+    def __init__(self, trial: int, iteration: int, eta: float, stable_eta: float | None):
         self.trial, self.iteration, self.eta, self.stable_eta = trial, iteration, eta, stable_eta
+        advice = ("use a smaller eta" if stable_eta is None else "the largest stable step size for this instance is "
+                  f"2/(L + beta) = {stable_eta:.6g}: use eta below it")
         super().__init__(
             f"RVSM diverged: trial {trial} has a non-finite iterate at iteration {iteration} with eta = {eta:.6g}; "
-            f"the largest stable step size for this instance is 2/(L + beta) = {stable_eta:.6g}: use eta below it")
+            f"{advice}")
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,7 @@ def run(problem: Problem, w0: Array, *, eta: Any, iters: int, tol: float | None 
         raise ValueError(f"update must be one of {', '.join(map(repr, UPDATES))}; got {update!r}")
 
     state, method, batched = _start(problem, w0, eta, gradient, update)
-    book = Bookkeeping(state, method.advance, penalty=problem.penalty, k=problem.k, iters=iters, tol=tol,
+    book = Bookkeeping(state, method.advance, penalty=problem.penalty, iters=iters, tol=tol,
                        record_every=record_every, progress=progress, batched=batched)
     del state  # the bookkeeping holds the state from here on (one (B, d) array less at peak)
     with np.errstate(all="ignore"):
@@ -175,7 +175,7 @@ def _as_weight(name: str, value: Any, xp: Any, like: Array, *, check: str | None
     if isinstance(value, (int, float)) or getattr(value, "ndim", None) == 0:
         value = float(value)
     elif array_api_compat.is_numpy_array(value) and not array_api_compat.is_numpy_array(like):
-        value = xp.asarray(value, dtype=like.dtype, device=array_api_compat.device(like))
+        value = xp.asarray(value, dtype=like.dtype, device=array_api_compat.device(like), copy=True)
     arr = to_float(value, xp, like=like)
     if arr.ndim > 1:
         raise ValueError(f"{name} must be a scalar or have shape (B,); got shape {tuple(arr.shape)}")

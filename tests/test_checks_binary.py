@@ -21,14 +21,14 @@ def test_quick_profile_passes(name):
     assert res.examples == cb.SPECS[name].max_examples["quick"]
 
 
-@pytest.mark.parametrize(("name", "mutation"), [(n, m) for n, muts in sorted(cb.MUTATIONS.items()) for m in muts])
+@pytest.mark.parametrize(("name", "mutation"), [(n, m) for n, spec in sorted(cb.SPECS.items()) for m in spec.mutations],
+                         ids=lambda v: v if isinstance(v, str) else v.name)
 def test_mutation_fails(name, mutation):
     spec = cb.SPECS[name]
-    assert mutation in spec.mutations  # documented on the spec
     # the split checks' mutations fail on every example (1 suffices; the time goes into shrinking); the closed-form
     # ones need an angle away from 0 (Hypothesis tries t = 0 first), so 3 examples there (they are cheap)
     n = 3 if name in ("binary_closed_forms", "coarse_gradient_correlation") else 1
-    res = run_check(spec, overrides=cb.MUTATIONS[name][mutation], max_examples=n)
+    res = run_check(spec, overrides=mutation.overrides, max_examples=n)
     assert not res.passed
     assert res.error is None and res.falsifying is not None and res.worst > 1.0
 
@@ -43,8 +43,7 @@ def test_closed_forms_degenerate_example_passes():
     # ... while a wrong closed form at an ordinary angle is still many bounds off
     ex2 = cb.Point(k=2, w_star=(1.0, 1.0), w=(1.0, -0.2), t=0.9827937232473292, ste="relu", seed=1)
     assert spec.prop(ex2, spec.ingredients()).passed
-    assert spec.prop(ex2, {**spec.ingredients(), **cb.MUTATIONS["binary_closed_forms"]["loss_factor_half"]}
-                     ).discrepancy > 10
+    assert spec.prop(ex2, {**spec.ingredients(), **spec.mutation("loss_factor_half").overrides}).discrepancy > 10
 
 
 @pytest.mark.parametrize(("k", "t"), [(1, 0.7), (3, 0.4), (5, 2.0)])
@@ -96,7 +95,7 @@ SHRUNK = cb.SplitCase(k=1, w_star=(1.0, 1.0), penalty="l1", a=None, lam=0.039894
 
 
 def _theory_iterate(ws, k, penalty, lam, beta, eta, w0, *, tol=None, max_iter=20_000, **kw):
-    """theory.binary_limits.iterate_split row by row (never stopping early, like rvsm.run with tol=None)."""
+    """theory.binary_limits.iterate_split row by row (never stopping early, like numerics.run with tol=None)."""
     w0 = np.asarray(w0, dtype=float)
     rows = [tbl.iterate_split(ws, k, penalty, lam, beta, eta, r, max_iter=max_iter, tol=0.0, **kw)
             for r in np.atleast_2d(w0)]
@@ -161,7 +160,7 @@ def test_ray_start_collapses_and_a_perturbed_one_does_not():
     assert out2.passed and "start -> orbit" in out2.detail, out2.detail
 
 
-# ---- the rvsm-based iteration against the theory's plain loop (normalized: same limits) ----------------------------
+# ---- the numerics.run-based iteration against the theory's plain loop (normalized: same limits) --------------------
 @pytest.mark.parametrize(("penalty", "a", "ste"),
                          [("l1", None, "relu"), ("l0", None, "identity"), ("tl1", 0.7, "relu")])
 def test_rvsm_iterate_matches_theory_loop(penalty, a, ste):

@@ -30,10 +30,10 @@ def test_list_and_bad_arguments(capsys):
 
 def test_failing_check_exits_nonzero(monkeypatch, capsys):
     # A check fed a deliberately wrong ingredient makes the whole command fail and print a replay line.
-    from checks import framework, prox
+    from checks import framework
 
     spec = framework.get("prox_global_minimizer")
-    wrong = {**spec.ingredients(), **prox.MUTATIONS["l0_threshold_sqrt_mu"]}
+    wrong = {**spec.ingredients(), **spec.mutation("l0_threshold_sqrt_mu").overrides}
     monkeypatch.setitem(framework.REGISTRY, spec.name, framework.CheckSpec(
         **{**spec.__dict__, "ingredients": lambda: dict(wrong)}))
     code = main(["--only", "prox_global_minimizer"])

@@ -15,9 +15,9 @@ def test_loss_gradient_quick_profile_passes():
     assert 0.0 < res.worst <= 1.0
 
 
-@pytest.mark.parametrize("mutation", sorted(cf.LOSS_MUTATIONS))
+@pytest.mark.parametrize("mutation", cf.LOSS_GRADIENT.mutations, ids=lambda m: m.name)
 def test_loss_gradient_fails_on_mutation(mutation):
-    res = run_check(cf.LOSS_GRADIENT, overrides=cf.LOSS_MUTATIONS[mutation], max_examples=8)
+    res = run_check(cf.LOSS_GRADIENT, overrides=mutation.overrides, max_examples=8)
     assert not res.passed
     assert res.error is None  # a reported failure, not a crash
     assert res.falsifying is not None and res.worst > 1.0
@@ -39,9 +39,9 @@ def test_critical_points_quick_profile_passes():
     assert res.examples == cf.CRITICAL_POINTS.max_examples["quick"]
 
 
-@pytest.mark.parametrize("mutation", ["saddle_scale_pi", "hessian_perp_one_over_k2", "loss_without_pair_term"])
+@pytest.mark.parametrize("mutation", cf.CRITICAL_POINTS.mutations, ids=lambda m: m.name)
 def test_critical_points_fails_on_mutation(mutation):
-    res = run_check(cf.CRITICAL_POINTS, overrides=cf.critical_mutations()[mutation], max_examples=8)
+    res = run_check(cf.CRITICAL_POINTS, overrides=mutation.overrides, max_examples=8)
     assert not res.passed
     assert res.error is None
     assert res.falsifying is not None

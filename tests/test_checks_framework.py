@@ -3,7 +3,7 @@
 import pytest
 from hypothesis import strategies as st
 
-from checks.framework import CheckSpec, Outcome, run_check
+from checks.framework import REGISTRY, CheckSpec, Mutation, Outcome, _load_all, register, run_check
 
 
 def _spec(prop, ingredients=None):
@@ -84,3 +84,28 @@ def test_replay_snippet_runs_as_printed():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "Outcome(" in proc.stdout
+
+
+def test_every_check_stores_mutations_of_its_own_ingredients():
+    # Every check shows it can fail: at least one mutation, stored once on its spec as a Mutation record whose
+    # overrides name ingredients the check has (the mutation tests of each module run them from there).
+    _load_all()
+    for spec in REGISTRY.values():
+        assert spec.mutations, spec.name
+        ingredients = set(spec.ingredients())
+        for m in spec.mutations:
+            assert isinstance(m, Mutation) and m.description, (spec.name, m)
+            assert m.overrides and set(m.overrides) <= ingredients, (spec.name, m.name, sorted(ingredients))
+            assert spec.mutation(m.name) is m
+
+
+def test_mutation_records_are_validated():
+    square = Mutation("identity_for_square", "the identity instead of the square", {"square": lambda x: x})
+    spec = CheckSpec(**{**_spec(lambda x, ing: Outcome(0.0)).__dict__, "mutations": (square,)})
+    with pytest.raises(ValueError, match="no mutation 'cube'"):
+        spec.mutation("cube")
+    with pytest.raises(ValueError, match="unique"):
+        register(CheckSpec(**{**spec.__dict__, "name": "toy_twice", "mutations": (square, square)}))
+    with pytest.raises(ValueError, match="Mutation records"):
+        register(CheckSpec(**{**spec.__dict__, "name": "toy_dict", "mutations": {"identity_for_square": "..."}}))
+    assert "toy_twice" not in REGISTRY and "toy_dict" not in REGISTRY

@@ -13,9 +13,9 @@ def test_quick_profile_passes():
     assert res.examples == ini.INITIALIZATION_PROBABILITY.max_examples["quick"]
 
 
-@pytest.mark.parametrize("mutation", sorted(ini.MUTATIONS))
+@pytest.mark.parametrize("mutation", ini.INITIALIZATION_PROBABILITY.mutations, ids=lambda m: m.name)
 def test_fails_on_mutation(mutation):
-    res = run_check(ini.INITIALIZATION_PROBABILITY, overrides=ini.MUTATIONS[mutation], max_examples=10)
+    res = run_check(ini.INITIALIZATION_PROBABILITY, overrides=mutation.overrides, max_examples=10)
     assert not res.passed
     assert res.error is None
     assert res.falsifying is not None

@@ -13,9 +13,9 @@ def test_quick_profile_passes():
     assert res.examples == px.PROX_GLOBAL_MINIMIZER.max_examples["quick"]
 
 
-@pytest.mark.parametrize("mutation", sorted(px.MUTATIONS))
+@pytest.mark.parametrize("mutation", px.PROX_GLOBAL_MINIMIZER.mutations, ids=lambda m: m.name)
 def test_fails_on_mutation(mutation):
-    res = run_check(px.PROX_GLOBAL_MINIMIZER, overrides=px.MUTATIONS[mutation], max_examples=15)
+    res = run_check(px.PROX_GLOBAL_MINIMIZER, overrides=mutation.overrides, max_examples=15)
     assert not res.passed
     assert res.error is None
     assert res.falsifying is not None
@@ -49,7 +49,7 @@ def test_explicit_cases_pass(name):
                                            ("l1", "prox_parameter_lam")])
 def test_explicit_cases_fail_on_mutation(name, mutation):
     ing = px._ingredients()
-    ing.update(px.MUTATIONS[mutation])
+    ing.update(px.PROX_GLOBAL_MINIMIZER.mutation(mutation).overrides)
     out = px._prox_prop(CASES[name], ing)
     assert not out.passed, out.detail
 
@@ -58,7 +58,7 @@ def test_gate_mu_is_harmless_in_the_subcritical_regime():
     # Observed, and explained: below a continuous threshold t = mu (a+1)/a the shrink's cubic root is <= 0 and is
     # clamped to 0, so gating on |x| > mu gives the same operator there; the mistake shows in the jump regime only.
     ing = px._ingredients()
-    ing.update(px.MUTATIONS["tl1_gate_mu"])
+    ing.update(px.PROX_GLOBAL_MINIMIZER.mutation("tl1_gate_mu").overrides)
     assert px._prox_prop(CASES["tl1_sub"], ing).passed
 
 

@@ -4,8 +4,8 @@ and never build a NaN teacher."""
 import numpy as np
 from hypothesis import given, settings
 
+import numerics as nm
 from checks.strategies import Instance, instances, place_near_threshold
-from numerics.limits import predict
 
 
 @settings(max_examples=25, deadline=None, derandomize=True)
@@ -22,7 +22,7 @@ def test_l1_placement_lands_near_the_kept_edge():
     # support follows the sign of the offset.
     for offset, kept in ((0.05, True), (-0.05, False)):
         w = place_near_threshold((1.0, -0.7, 0.5), 3, "l1", None, 0.02, 0.5, 2, offset, 0)
-        pred = predict(np.asarray(w), 3, "l1", 0.02, 0.5)
+        pred = nm.predict(nm.Problem(np.asarray(w), 3, "l1", 0.02, 0.5))
         assert bool(pred.support[2]) is kept
         edge = float(pred.mu_bar) / float(pred.r)
         assert abs(abs(w[2]) / edge - (1 + offset)) < 1e-2

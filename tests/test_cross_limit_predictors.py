@@ -1,7 +1,7 @@
 """Two independent implementations of the RVSM limit agree.
 
 ``theory.fixed_points.predicted_limit`` solves the symbolically derived limit map with ``scipy.optimize.root`` on
-(|w_bar|, t_bar); ``numerics.limits.predict`` solves the self-consistency with a vectorized Newton iteration on (s, q)
+(|w_bar|, t_bar); ``numerics.predict`` solves the self-consistency with a vectorized Newton iteration on (s, q)
 and the numerics prox/shrink. They share no code (theory and numerics do not import each other), so agreement to
 rounding is evidence for both; a disagreement points at one of them.
 """
@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from numerics.limits import predict
+from numerics import Problem, predict
 from theory.fixed_points import predicted_limit
 
 
@@ -32,10 +32,10 @@ def cases(draw):
 @given(cases())
 def test_theory_and_numerics_limits_agree(case):
     w_star, k, penalty, a, lam, beta = case
-    num = predict(w_star, k, penalty, lam, beta, a=a, band="keep")
+    num = predict(Problem(w_star, k, penalty, lam, beta, a=a), band="keep")
     # Outside numerics' solved range (q <= 0 at large lam, see numerics.limits) the comparison is not defined.
     assume(bool(num.ok))
-    th = predicted_limit(w_star, k, lam, beta, penalty, a=a, prefer_kept=num.support)
+    th = predicted_limit(w_star, k, penalty=penalty, lam=lam, beta=beta, a=a, prefer_kept=num.support)
     assert th["consistent"]
     np.testing.assert_array_equal(th["kept"], num.support)
     # Both solve to ~1e-14 residual; the map is well conditioned away from its edges.

@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from numerics import binary
-from numerics.binary_limits import predict_binary
+from numerics import Problem, binary, predict_binary
 
 theory_binary = pytest.importorskip("theory.binary")
 theory_limits = pytest.importorskip("theory.binary_limits")
@@ -45,7 +44,7 @@ def test_expected_coarse_gradient_agrees(ste):
 def test_predicted_limit_agrees_unique_branch(name, a, ste):
     compared = 0
     for ws, k, lam, beta in _instances(1, 6):
-        mine = predict_binary(ws, k, name, lam, beta, a=a, ste=ste)
+        mine = predict_binary(Problem(ws, k, name, lam, beta, a=a), ste=ste)
         theirs = theory_limits.predicted_binary_limit(ws, k, name, lam, beta, a=a, ste=ste)
         # both must agree on whether a fixed point with nu > beta (kept coordinates of the sign of e*) exists; for
         # TL1 with strong lam (lam/c ~ max|e*|) neither finds one (the iteration then ends on other fixed points)
@@ -64,7 +63,7 @@ def test_predicted_limit_agrees_unique_branch(name, a, ste):
 @pytest.mark.parametrize("name,a", [("l0", None), ("tl1", 0.1)])
 def test_predicted_limit_agrees_given_support(name, a):
     for ws, k, lam, beta in _instances(2, 5):
-        mine = predict_binary(ws, k, name, lam, beta, a=a)
+        mine = predict_binary(Problem(ws, k, name, lam, beta, a=a))
         if not np.any(mine.support):
             continue
         theirs = theory_limits.predicted_binary_limit(ws, k, name, lam, beta, a=a, kept_mask=mine.support)
@@ -76,7 +75,7 @@ def test_predicted_limit_agrees_given_support(name, a):
 def test_cross_check_rejects_a_wrong_tau():
     ws, k, lam, beta = np.array([1.0, -0.6, 0.3, 0.05]), 3, 0.01, 0.3
     theirs = theory_limits.predicted_binary_limit(ws, k, "l1", lam, beta)
-    mine = predict_binary(ws, k, "l1", lam, beta)
+    mine = predict_binary(Problem(ws, k, "l1", lam, beta))
     e = ws / np.linalg.norm(ws)
     wrong_tau = lam / mine.c  # the lam/(beta r') term dropped
     wrong_u = mine.r * np.sign(e) * np.maximum(np.abs(e) - wrong_tau, 0)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from numerics import binary, penalties
-from numerics.binary_limits import predict_binary
+from numerics import Problem, binary, penalties, predict_binary
 
 K, D, B = 4, 10, 24
 PENALTIES = {"l1": None, "l0": None, "tl1": 1.0}
@@ -58,7 +57,7 @@ def test_limit_matches_normalized_iteration_from_random_starts(name, ste):
     lam = np.where(np.arange(B) % 2 == 0, 0.01, 0.003)
     beta = np.where(np.arange(B) % 3 == 0, 1.0, 0.1)
     w, u, _ = iterate(ws, K, pen, lam, beta, 0.5, rng.standard_normal((B, D)), 3000, ste)
-    p = predict_binary(ws, K, name, lam, beta, a=a, ste=ste)
+    p = predict_binary(Problem(ws, K, name, lam, beta, a=a), ste=ste)
     assert np.all(p.ok)
     assert np.all(p.residual < 1e-13)
     assert np.all(max_error(u, p.u) < TOL) and np.all(max_error(w, p.w) < TOL)
@@ -73,7 +72,7 @@ def test_l1_closed_form_and_error_bound():
     rng = np.random.default_rng(12)
     ws = 3.0 * teachers(rng)
     lam, beta = 0.01, 0.2
-    p = predict_binary(ws, K, "l1", lam, beta)
+    p = predict_binary(Problem(ws, K, "l1", lam, beta))
     c = binary.coarse_coefficient(K)
     es = ws / np.linalg.norm(ws, axis=1, keepdims=True)
     tau = lam / c + lam / (beta * p.r)
@@ -94,7 +93,7 @@ def test_l1_wrong_limit_is_rejected_by_the_simulation(mutation):
     lam, beta = 0.01, 0.3
     pen = penalties.get_penalty("l1")
     _, u, _ = iterate(ws, K, pen, lam, beta, 0.5, rng.standard_normal((6, D)), 3000)
-    p = predict_binary(ws, K, "l1", lam, beta)
+    p = predict_binary(Problem(ws, K, "l1", lam, beta))
     assert np.all(max_error(u, p.u) < TOL)
     c = binary.coarse_coefficient(K)
     es = ws / np.linalg.norm(ws, axis=1, keepdims=True)
@@ -119,11 +118,11 @@ def test_band_penalties_reached_support_is_predicted(name, a):
     sup = u != 0
     fp = np.any(sup & (ws == 0), axis=1)  # spurious limits kept off the support of w* (see the next test)
     assert np.mean(~fp) > 0.8
-    p = predict_binary(ws[~fp], K, name, lam, beta, a=a, support=sup[~fp])
+    p = predict_binary(Problem(ws[~fp], K, name, lam, beta, a=a), support=sup[~fp])
     assert np.all(p.ok)
     assert np.all(max_error(u[~fp], p.u) < TOL)
     # the band is real: random starts reach both branches somewhere, and band="keep" is a fixed point everywhere
-    pk = predict_binary(ws, K, name, lam, beta, a=a)
+    pk = predict_binary(Problem(ws, K, name, lam, beta, a=a))
     assert np.all(pk.ok) and np.any(pk.band)
     # mutation: the l0 zeroed-edge without the factor (1 + beta r'/c) would declare no band at all
     if name == "l0":
@@ -143,7 +142,7 @@ def test_l0_narrow_band_regime_unique_limit_from_random_starts():
     pen = penalties.get_penalty("l0")
     lam, beta = 1e-4, 0.002
     _, u, _ = iterate(ws, K, pen, lam, beta, 2.0, rng.standard_normal((B, D)), 3000)
-    p = predict_binary(ws, K, "l0", lam, beta)
+    p = predict_binary(Problem(ws, K, "l0", lam, beta))
     band_rows = np.any(p.band, axis=1)
     assert np.all(p.ok)
     assert np.all(max_error(u[~band_rows], p.u[~band_rows]) < TOL)
@@ -207,22 +206,25 @@ def test_without_normalization_norm_shrinks():
 
 def test_validation():
     with pytest.raises(ValueError, match="ste"):
-        predict_binary(np.ones(3), 2, "l1", 0.1, 1.0, ste="sign")
+        predict_binary(Problem(np.ones(3), 2, "l1", 0.1, 1.0), ste="sign")
+    # lam and beta are checked when the problem is built
     with pytest.raises(ValueError, match="lam"):
-        predict_binary(np.ones(3), 2, "l1", -0.1, 1.0)
+        Problem(np.ones(3), 2, "l1", -0.1, 1.0)
     with pytest.raises(ValueError, match="beta"):
-        predict_binary(np.ones(3), 2, "l1", 0.1, 0.0)
+        Problem(np.ones(3), 2, "l1", 0.1, 0.0)
+    with pytest.raises(ValueError, match="tol"):
+        predict_binary(Problem(np.ones(3), 2, "l1", 0.1, 1.0), tol=0.0)
     with pytest.raises(ValueError, match="support"):
-        predict_binary(np.array([1.0, 0.0]), 2, "l1", 0.1, 1.0, support=np.array([True, True]))
+        predict_binary(Problem(np.array([1.0, 0.0]), 2, "l1", 0.1, 1.0), support=np.array([True, True]))
     with pytest.raises(ValueError, match="band"):
-        predict_binary(np.ones(3), 2, "l1", 0.1, 1.0, band="both")
+        predict_binary(Problem(np.ones(3), 2, "l1", 0.1, 1.0), band="both")
 
 
 def test_all_zeroed_limit():
     # lam large: every coordinate zeroed, w_bar = e*, u_bar = 0 (also when c <= beta)
     ws = np.array([1.0, -1.0, 0.5])
     for beta in (0.01, 1.0):
-        p = predict_binary(ws, K, "l1", 2.0 * beta, beta)
+        p = predict_binary(Problem(ws, K, "l1", 2.0 * beta, beta))
         assert p.ok
         np.testing.assert_allclose(p.w, ws / np.linalg.norm(ws), rtol=1e-15)
         assert np.all(p.u == 0)

@@ -1,4 +1,5 @@
-"""numerics.rvsm.run(activation="binary", ste=..., normalize=...) and numerics.limits.predict(activation="binary").
+"""numerics.run with the binarized network's gradient sources (ExpectedCoarse, SampledCoarse) and
+numerics.predict_binary.
 
 The engine is compared with the plain NumPy loop of test_numerics_binary_limits.py (written independently of rvsm),
 its limits with the predictor, and its sampled coarse gradient with numerics.binary.coarse_grad on the same samples.
@@ -9,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from numerics import binary, limits, model, penalties, rvsm
-from numerics.binary_limits import predict_binary
+import numerics as nm
+from numerics import binary, model, penalties
 from tests.test_numerics_binary_limits import iterate, teachers
 
 K, D, B = 4, 8, 12
@@ -26,7 +27,8 @@ def test_population_run_equals_plain_loop(ste, normalize):
     # without normalization |w| shrinks to O(eta c), where the angle dynamics amplifies rounding (the engine computes
     # the step as (1 - eta (q + beta)) w + eta s w* + eta beta u): compare before that regime
     iters = 300 if normalize else 12
-    r = rvsm.run(ws, K, "l1", 0.01, 0.3, 0.5, w0, iters, activation="binary", ste=ste, normalize=normalize)
+    r = nm.run(nm.Problem(ws, K, "l1", 0.01, 0.3), w0, eta=0.5, iters=iters,
+               gradient=nm.ExpectedCoarse(ste=ste, normalize=normalize))
     w, u, _ = iterate(ws, K, pen, 0.01, 0.3, 0.5, w0, iters, ste, normalize=normalize)
     np.testing.assert_allclose(r.w, w, rtol=0, atol=1e-13)
     np.testing.assert_allclose(r.u, u, rtol=0, atol=1e-13)
@@ -37,7 +39,8 @@ def test_unnormalized_run_ends_on_the_two_cycle(ste):
     rng = np.random.default_rng(24)
     ws = teachers(rng, n=B, d=D)
     lam, beta, eta = 0.01, 0.1, 0.5
-    r = rvsm.run(ws, K, "l1", lam, beta, eta, rng.standard_normal((B, D)), 4000, activation="binary", ste=ste)
+    r = nm.run(nm.Problem(ws, K, "l1", lam, beta), rng.standard_normal((B, D)), eta=eta, iters=4000,
+               gradient=nm.ExpectedCoarse(ste=ste))
     rho = eta * binary.coarse_coefficient(K, ste) / (2 - eta * beta)
     w = np.asarray(r.w)
     assert np.all(np.asarray(r.u) == 0)
@@ -51,19 +54,20 @@ def test_normalized_run_reaches_predicted_limit(name, a):
     rng = np.random.default_rng(21)
     ws = teachers(rng, n=B, d=D)
     lam, beta = 0.005, 0.1
-    r = rvsm.run(ws, K, name, lam, beta, 1.0, rng.standard_normal((B, D)), 20000, tol=1e-15, a=a,
-                 activation="binary", normalize=True)
+    problem = nm.Problem(ws, K, name, lam, beta, a=a)
+    r = nm.run(problem, rng.standard_normal((B, D)), eta=1.0, iters=20000, tol=1e-15,
+               gradient=nm.ExpectedCoarse(normalize=True))
     u = np.asarray(r.u)
-    p = limits.predict(ws, K, name, lam, beta, a=a, activation="binary", support=u != 0)
-    assert isinstance(p, type(predict_binary(ws[0], K, name, lam, beta, a=a)))
+    p = nm.predict_binary(problem, support=u != 0)
+    assert isinstance(p, nm.BinaryLimitPrediction)
     assert np.all(p.ok)
     assert np.max(np.abs(u - p.u)) < 1e-8
     np.testing.assert_allclose(np.linalg.norm(r.w, axis=1), 1.0, atol=1e-14)
     if name != "l0":  # unique limit: also without the reached support
-        q = limits.predict(ws, K, name, lam, beta, a=a, activation="binary")
+        q = nm.predict_binary(problem)
         assert np.max(np.abs(u - q.u)) < 1e-8
     # mutation: the ReLU-network predictor (a different model) is rejected by the same comparison
-    wrong = limits.predict(ws, K, name, lam, beta, a=a)
+    wrong = nm.predict(problem)
     assert np.max(np.abs(u - wrong.u)) > 1e-3
 
 
@@ -73,8 +77,8 @@ def test_empirical_run_equals_loop_with_sampled_coarse_gradient(ste):
     ws = teachers(rng, n=5, d=D)
     w0 = rng.standard_normal((5, D))
     Z = model.sample_patches(400, K, D, seed=3)
-    r = rvsm.run(ws, K, "l1", 0.01, 0.3, 0.5, w0, 50, gradient="empirical", samples=Z, activation="binary",
-                 ste=ste, normalize=True, record_every=25)
+    r = nm.run(nm.Problem(ws, K, "l1", 0.01, 0.3), w0, eta=0.5, iters=50, record_every=25,
+               gradient=nm.SampledCoarse(samples=Z, ste=ste, normalize=True))
     pen = penalties.get_penalty("l1")
     y = binary.labels(Z, ws)  # (N, B)
     w = w0 / np.linalg.norm(w0, axis=1, keepdims=True)
@@ -95,34 +99,31 @@ def test_backends(backend):
     xp = backend.xp
     rng = np.random.default_rng(23)
     ws, w0 = teachers(rng, n=4, d=5), rng.standard_normal((4, 5))
-    ref = rvsm.run(ws, 3, "tl1", 0.01, 0.3, 0.5, w0, 40, a=1.0, activation="binary", ste="identity", normalize=True)
-    got = rvsm.run(backend.asarray(ws), 3, "tl1", 0.01, 0.3, 0.5, backend.asarray(w0), 40, a=1.0,
-                   activation="binary", ste="identity", normalize=True)
+    coarse = nm.ExpectedCoarse(ste="identity", normalize=True)
+    ref = nm.run(nm.Problem(ws, 3, "tl1", 0.01, 0.3, a=1.0), w0, eta=0.5, iters=40, gradient=coarse)
+    got = nm.run(nm.Problem(backend.asarray(ws), 3, "tl1", 0.01, 0.3, a=1.0), backend.asarray(w0), eta=0.5,
+                 iters=40, gradient=coarse)
     assert got.w.dtype == xp.float64
     np.testing.assert_allclose(backend.to_numpy(got.w), ref.w, rtol=0, atol=1e-13)
     Zn = model.sample_patches(100, 3, 5, seed=1)
-    ref = rvsm.run(ws, 3, "l1", 0.01, 0.3, 0.5, w0, 20, gradient="empirical", samples=Zn, activation="binary",
-                   normalize=True)
-    got = rvsm.run(backend.asarray(ws), 3, "l1", 0.01, 0.3, 0.5, backend.asarray(w0), 20, gradient="empirical",
-                   samples=backend.asarray(Zn), activation="binary", normalize=True)
+    ref = nm.run(nm.Problem(ws, 3, "l1", 0.01, 0.3), w0, eta=0.5, iters=20,
+                 gradient=nm.SampledCoarse(samples=Zn, normalize=True))
+    got = nm.run(nm.Problem(backend.asarray(ws), 3, "l1", 0.01, 0.3), backend.asarray(w0), eta=0.5, iters=20,
+                 gradient=nm.SampledCoarse(samples=backend.asarray(Zn), normalize=True))
     np.testing.assert_allclose(backend.to_numpy(got.w), ref.w, rtol=0, atol=1e-12)
 
 
 def test_validation():
-    ws, w0 = np.ones(3), np.ones(3)
-    with pytest.raises(ValueError, match="activation"):
-        rvsm.run(ws, 2, "l1", 0.1, 1.0, 0.5, w0, 5, activation="sign")
+    problem = nm.Problem(np.ones(3), 2, "l1", 0.1, 1.0)
     with pytest.raises(ValueError, match="ste"):
-        rvsm.run(ws, 2, "l1", 0.1, 1.0, 0.5, w0, 5, activation="binary", ste="tanh")
+        nm.ExpectedCoarse(ste="tanh")
     with pytest.raises(ValueError, match="ste"):
-        rvsm.run(ws, 2, "l1", 0.1, 1.0, 0.5, w0, 5, ste="identity")  # ReLU network: its own derivative only
+        nm.SampledCoarse(ste="tanh", n_samples=10)
     with pytest.raises(ValueError, match="normalize"):
-        rvsm.run(ws, 2, "l1", 0.1, 1.0, 0.5, w0, 5, normalize=True)  # ReLU loss is not scale-invariant
+        nm.ExpectedCoarse(normalize="yes")
     with pytest.raises(ValueError, match="normalize"):
-        rvsm.run(ws, 2, "l1", 0.1, 1.0, 0.5, w0, 5, activation="binary", normalize=1)
+        nm.ExpectedCoarse(normalize=1)
     with pytest.raises(ValueError, match="w0"):
-        rvsm.run(ws, 2, "l1", 0.1, 1.0, 0.5, np.zeros(3), 5, activation="binary", normalize=True)
-    with pytest.raises(ValueError, match="activation"):
-        limits.predict(ws, 2, "l1", 0.1, 1.0, activation="step")
+        nm.run(problem, np.zeros(3), eta=0.5, iters=5, gradient=nm.ExpectedCoarse(normalize=True))
     with pytest.raises(ValueError, match="ste"):
-        limits.predict(ws, 2, "l1", 0.1, 1.0, ste="identity")
+        nm.predict_binary(problem, ste="step")

@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from numerics import cli, teachers
+import numerics as nm
+from numerics import cli
 
 
 def test_small_run_writes_csv_and_json(tmp_path, capsys):
@@ -46,16 +47,16 @@ def test_runs_are_deterministic_under_the_seed(tmp_path):
 
 
 def test_make_teachers():
-    w = teachers.make_teachers(500, 10, kind="sparse", sparsity=0.3, seed=1)
+    w = nm.make_teachers(500, 10, kind="sparse", sparsity=0.3, seed=1)
     assert w.shape == (500, 10)
     np.testing.assert_array_equal((w == 0).sum(axis=1), 3)
     # zero positions are spread over all coordinates; nonzero entries are N(0, 1): E w^2 = 1 within 5 SE
     assert np.all((w == 0).mean(axis=0) > 0.15)
     nz = w[w != 0]
     assert abs(np.mean(nz**2) - 1) < 5 * math.sqrt(2 / nz.size)
-    np.testing.assert_array_equal(w, teachers.make_teachers(500, 10, kind="sparse", sparsity=0.3, seed=1))
+    np.testing.assert_array_equal(w, nm.make_teachers(500, 10, kind="sparse", sparsity=0.3, seed=1))
     with pytest.raises(ValueError, match="sparsity"):
-        teachers.make_teachers(2, 2, kind="sparse", sparsity=0.9, seed=0)
+        nm.make_teachers(2, 2, kind="sparse", sparsity=0.9, seed=0)
 
 
 @pytest.mark.parametrize("argv, name", [

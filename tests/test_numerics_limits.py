@@ -1,4 +1,4 @@
-"""Tests of numerics.limits.predict against independent references.
+"""Tests of numerics.predict (numerics.limits) against independent references.
 
 The reference is a plain-NumPy RVSM iteration written here, with the closed-form population gradient coded here from
 THEORY.md section 2 (angle by arctan2 of the perpendicular part, not the code under test) and the prox of
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import numerics.limits as limits
-from numerics.limits import LimitPrediction, predict
+from numerics import LimitPrediction, Problem, predict
 from numerics.penalties import get_penalty
 
 K, BETA, ETA = 4, 0.1, 1.0  # eta < 2/(L + beta) with L ~ (k + (k^2-k)/pi)/k^2 ~ 0.49 near w*
@@ -76,7 +76,7 @@ def test_matches_simulated_limit_outside_band(name, a, lam):
     w0 = ws + 0.05 * rng.normal(size=ws.shape)
     w, u, step = rvsm_ref(ws, K, _pen(name, a), lam, BETA, ETA, w0, 2500)
     assert step < 1e-14  # the simulation has converged
-    p = predict(ws, K, name, lam, BETA, a=a)
+    p = predict(Problem(ws, K, name, lam, BETA, a=a))
     assert isinstance(p, LimitPrediction)
     assert not p.band.any() and p.ok.all()
     assert np.array_equal(p.support, u != 0)
@@ -89,9 +89,9 @@ def test_mutated_mu_bar_disagrees_with_simulation(monkeypatch):
     rng = np.random.default_rng(1)
     ws = teachers(rng, 6, 8)
     _, u, _ = rvsm_ref(ws, K, get_penalty("l1"), 1e-2, BETA, ETA, ws, 2500)
-    assert np.max(np.abs(predict(ws, K, "l1", 1e-2, BETA).u - u)) < 1e-10
+    assert np.max(np.abs(predict(Problem(ws, K, "l1", 1e-2, BETA)).u - u)) < 1e-10
     monkeypatch.setattr(limits, "_mu_bar", lambda lam, beta, q: lam / beta)  # the 1/q term dropped
-    bad = predict(ws, K, "l1", 1e-2, BETA)
+    bad = predict(Problem(ws, K, "l1", 1e-2, BETA))
     assert np.max(np.abs(bad.u - u)) > 1e-3
 
 
@@ -105,10 +105,11 @@ def test_l0_band_two_starts_reach_the_two_candidates():
     assert step < 1e-14
     supp = u != 0
     assert supp[0, 3] and not supp[1, 3] and np.array_equal(supp[0, [0, 1, 2, 4, 5]], supp[1, [0, 1, 2, 4, 5]])
-    p = predict(ws, K, "l0", lam, BETA, support=supp)
+    p = predict(Problem(ws, K, "l0", lam, BETA), support=supp)
     assert p.ok.all()
     assert np.max(np.abs(p.w - w)) < 1e-10 and np.max(np.abs(p.u - u)) < 1e-10
-    keep, zero = predict(ws1, K, "l0", lam, BETA), predict(ws1, K, "l0", lam, BETA, band="zero")
+    one = Problem(ws1, K, "l0", lam, BETA)
+    keep, zero = predict(one), predict(one, band="zero")
     assert keep.band[3] and zero.band[3] and keep.band.sum() == 1
     assert np.max(np.abs(keep.w - w[0])) < 1e-10 and np.max(np.abs(zero.w - w[1])) < 1e-10
     assert abs(np.max(np.abs(keep.w - zero.w))) > 1e-3  # two genuinely different fixed points
@@ -119,7 +120,8 @@ def test_l0_band_two_starts_reach_the_two_candidates():
 
 def test_inconsistent_support_is_reported():
     ws1 = np.array([1.0, -0.8, 0.5, 0.0])
-    p = predict(ws1, K, "l0", 1e-3, BETA, support=np.array([True, False, True, False]))  # drops a large coordinate
+    # the support drops a large coordinate
+    p = predict(Problem(ws1, K, "l0", 1e-3, BETA), support=np.array([True, False, True, False]))
     assert p.converged and not p.consistent[1] and not p.ok
     assert p.residual > 1e-3
 
@@ -134,14 +136,15 @@ def test_prediction_solves_fixed_point_equations(name, a, lam, monkeypatch):
     rng = np.random.default_rng(2)
     ws = rng.normal(size=(200, 20)) * (rng.random((200, 20)) < 0.6)
     ws[:, 0] = 1.0
-    p = predict(ws, 10, name, lam, BETA, a=a)
+    p = predict(Problem(ws, 10, name, lam, BETA, a=a))
     assert p.ok.all()
     rg, rp = _fixed_point_residual(p, ws, _pen(name, a), lam, BETA, 10)
     # |w*| up to ~3.5 and coefficients ~1: a few ulp of 3.5 is ~1e-15; observed <= 2e-14
     assert rg < 5e-14 and rp < 5e-14
     monkeypatch.setattr(limits, "_mu_bar", lambda lam, beta, q: lam / beta)
     # w is built from u through the gradient equation, so the mutation shows up in u = prox(w)
-    _, rp_bad = _fixed_point_residual(predict(ws, 10, name, lam, BETA, a=a), ws, _pen(name, a), lam, BETA, 10)
+    bad = predict(Problem(ws, 10, name, lam, BETA, a=a))
+    _, rp_bad = _fixed_point_residual(bad, ws, _pen(name, a), lam, BETA, 10)
     if name != "l0":  # l0's kept branch does not depend on mu_bar (shrink is the identity)
         assert rp_bad > 1e-6
 
@@ -151,7 +154,7 @@ def test_tl1_kept_value_is_largest_root_of_stationarity(a):
     rng = np.random.default_rng(3)
     ws = rng.normal(size=(50, 10))
     lam = 1e-3
-    p = predict(ws, K, "tl1", lam, BETA, a=a)
+    p = predict(Problem(ws, K, "tl1", lam, BETA, a=a))
     assert p.ok.all()
 
     def stationarity(u, x, mu):  # u + mu rho_a'(|u|) sign u - x, rho_a' coded here
@@ -180,7 +183,7 @@ def test_small_lambda_is_first_order(name, a):
     lams = 1e-3 * 10.0 ** (-np.arange(7) / 2)
     eu, es, eq = [], [], []
     for lam in lams:
-        p = predict(ws, K, name, lam, BETA, a=a)
+        p = predict(Problem(ws, K, name, lam, BETA, a=a))
         assert p.ok
         eu.append(np.max(np.abs(p.u - ws)))
         es.append(abs(K * p.s - 1))
@@ -194,7 +197,7 @@ def test_small_lambda_is_first_order(name, a):
 def test_small_lambda_l0_all_kept_is_exact():
     ws = np.array([1.0, -0.7, 0.45, 0.0])
     for lam in (1e-4, 1e-6):
-        p = predict(ws, K, "l0", lam, BETA)
+        p = predict(Problem(ws, K, "l0", lam, BETA))
         assert p.ok and np.max(np.abs(p.u - ws)) < 1e-15 and abs(K * p.s - 1) < 1e-15
 
 
@@ -204,7 +207,7 @@ def test_no_false_positives(name, a):
     ws = rng.normal(size=(300, 12)) * (rng.random((300, 12)) < 0.5)
     ws[:, 0] = 1.0
     for lam in (1e-3, 1e-2, 5e-2):
-        p = predict(ws, 10, name, lam, BETA, a=a)
+        p = predict(Problem(ws, 10, name, lam, BETA, a=a))
         ok = p.ok
         assert ok.mean() > 0.99
         zero = ws == 0
@@ -216,7 +219,7 @@ def test_lambda_zero_gives_teacher():
     rng = np.random.default_rng(5)
     ws = rng.normal(size=(5, 7))
     for name, a in (("l1", None), ("l0", None), ("tl1", 0.5)):
-        p = predict(ws, 6, name, 0.0, BETA, a=a)
+        p = predict(Problem(ws, 6, name, 0.0, BETA, a=a))
         assert p.ok.all()
         assert np.max(np.abs(p.w - ws)) < 1e-15 and np.max(np.abs(p.u - ws)) < 1e-15
         assert np.max(np.abs(p.s - 1 / 6)) < 1e-16 and np.max(np.abs(p.q - 1 / 6)) < 1e-16
@@ -226,7 +229,7 @@ def test_l1_never_has_a_band():
     rng = np.random.default_rng(6)
     ws = rng.normal(size=(500, 10)) * 0.2
     ws[:, 0] = 1.0
-    p = predict(ws, K, "l1", 1e-2, BETA)
+    p = predict(Problem(ws, K, "l1", 1e-2, BETA))
     assert p.ok.all() and not p.band.any()
     assert np.array_equal(np.isnan(p.u_kept), ~p.support)  # the kept candidate exists exactly on the support
 
@@ -234,9 +237,9 @@ def test_l1_never_has_a_band():
 def test_scipy_fallback_agrees_with_newton(monkeypatch):
     rng = np.random.default_rng(7)
     ws = rng.normal(size=(8, 6))
-    ref = predict(ws, K, "tl1", 1e-3, BETA, a=0.1)
+    ref = predict(Problem(ws, K, "tl1", 1e-3, BETA, a=0.1))
     monkeypatch.setattr(limits, "_NEWTON_MAXITER", 0)
-    fb = predict(ws, K, "tl1", 1e-3, BETA, a=0.1)
+    fb = predict(Problem(ws, K, "tl1", 1e-3, BETA, a=0.1))
     assert fb.converged.all()
     assert np.max(np.abs(fb.w - ref.w)) < 1e-13
 
@@ -245,10 +248,10 @@ def test_batch_parameters_and_shapes():
     rng = np.random.default_rng(8)
     ws = rng.normal(size=(3, 5))
     lam, beta = np.array([1e-3, 1e-2, 0.0]), np.array([0.1, 1.0, 0.5])
-    p = predict(ws, K, "l1", lam, beta)
+    p = predict(Problem(ws, K, "l1", lam, beta))
     assert p.w.shape == (3, 5) and p.s.shape == (3,) and p.residual.shape == (3,)
     for i in range(3):
-        pi = predict(ws[i], K, "l1", float(lam[i]), float(beta[i]))
+        pi = predict(Problem(ws[i], K, "l1", float(lam[i]), float(beta[i])))
         assert pi.w.shape == (5,) and pi.s.shape == ()
         assert np.max(np.abs(pi.w - p.w[i])) < 1e-15
     assert np.allclose(p.mu_bar, lam * (1 / beta + 1 / p.q), rtol=1e-15)
@@ -257,8 +260,8 @@ def test_batch_parameters_and_shapes():
 def test_other_backends_are_converted_to_numpy(backend):
     rng = np.random.default_rng(9)
     ws = rng.normal(size=(4, 6))
-    ref = predict(ws, K, "tl1", 1e-3, BETA, a=1.0)
-    p = predict(backend.asarray(ws), K, "tl1", backend.asarray(np.full(4, 1e-3)), BETA, a=1.0)
+    ref = predict(Problem(ws, K, "tl1", 1e-3, BETA, a=1.0))
+    p = predict(Problem(backend.asarray(ws), K, "tl1", backend.asarray(np.full(4, 1e-3)), BETA, a=1.0))
     assert isinstance(p.w, np.ndarray) and p.w.dtype == np.float64
     assert np.array_equal(p.w, ref.w) and np.array_equal(p.u, ref.u)
 
@@ -278,6 +281,17 @@ def test_other_backends_are_converted_to_numpy(backend):
     ({"penalty": "tl1"}, "a"),
     ({"penalty": "tl1", "a": -1.0}, "a"),
     ({"penalty": get_penalty("l1"), "a": 1.0}, "a"),
+])
+def test_problem_validation_errors_name_the_parameter(kwargs, param):
+    # the problem's own parameters are checked when it is built, before any prediction
+    args = {"w_star": np.array([[1.0, 0.5, 0.0], [0.3, -1.0, 0.0]]), "k": K, "penalty": "l1", "lam": 1e-3,
+            "beta": BETA}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=param):
+        Problem(args.pop("w_star"), args.pop("k"), args.pop("penalty"), args.pop("lam"), args.pop("beta"), **args)
+
+
+@pytest.mark.parametrize(("kwargs", "param"), [
     ({"band": "both"}, "band"),
     ({"tol": 0.0}, "tol"),
     ({"support": np.ones((2, 4), dtype=bool)}, "support"),
@@ -285,8 +299,6 @@ def test_other_backends_are_converted_to_numpy(backend):
     ({"support": np.array([True, True, True])}, "support"),  # True where w* = 0
 ])
 def test_validation_errors_name_the_parameter(kwargs, param):
-    args = {"w_star": np.array([[1.0, 0.5, 0.0], [0.3, -1.0, 0.0]]), "k": K, "penalty": "l1", "lam": 1e-3,
-            "beta": BETA}
-    args.update(kwargs)
+    problem = Problem(np.array([[1.0, 0.5, 0.0], [0.3, -1.0, 0.0]]), K, "l1", 1e-3, BETA)
     with pytest.raises(ValueError, match=param):
-        predict(args.pop("w_star"), args.pop("k"), args.pop("penalty"), args.pop("lam"), args.pop("beta"), **args)
+        predict(problem, **kwargs)

@@ -8,7 +8,8 @@ engine reports as divergence.
 import numpy as np
 import pytest
 
-from numerics import binary, population, rvsm
+import numerics as nm
+from numerics import binary, population
 
 W_STAR = np.array([1.0, 0.0, -0.5])
 BAD = [np.array([np.nan, 1.0, 0.0]), np.array([np.inf, 1.0, 0.0])]
@@ -44,8 +45,8 @@ def test_w_zero_keeps_its_documented_finite_values():
 
 
 def test_engine_reports_nonfinite_start_as_an_error():
-    with pytest.raises((ValueError, rvsm.DivergenceError)):
-        rvsm.run(W_STAR, 3, "l1", 0.01, 0.5, 0.5, BAD[0], 10)
+    with pytest.raises((ValueError, nm.DivergenceError)):
+        nm.run(nm.Problem(W_STAR, 3, "l1", 0.01, 0.5), BAD[0], eta=0.5, iters=10)
 
 
 def test_seed_validation_names_seed_and_rejects_none():
@@ -57,20 +58,22 @@ def test_seed_validation_names_seed_and_rejects_none():
         with pytest.raises(ValueError, match="seed"):
             init.uniform_sphere(2, 3, seed=bad)
     with pytest.raises(ValueError, match="seed"):
-        rvsm.run(W_STAR, 3, "l1", 0.01, 0.5, 0.5, np.ones(3), 5, gradient="empirical", n_samples=10, seed=None)
+        nm.run(nm.Problem(W_STAR, 3, "l1", 0.01, 0.5), np.ones(3), eta=0.5, iters=5,
+               gradient=nm.Empirical(n_samples=10, seed=None))
     a = model.sample_patches(4, 2, 3, seed=np.random.SeedSequence(7))
     b = model.sample_patches(4, 2, 3, seed=np.random.SeedSequence(7))
     np.testing.assert_array_equal(a, b)
 
 
 def test_engine_argument_checks():
+    problem = nm.Problem(W_STAR, 3, "l1", 0.01, 0.5)
     with pytest.raises(ValueError, match="n_samples"):
-        rvsm.run(W_STAR, 3, "l1", 0.01, 0.5, 0.5, np.ones(3), 5, n_samples=-5)
+        nm.Empirical(n_samples=-5)
     with pytest.raises(ValueError, match="progress"):
-        rvsm.run(W_STAR, 3, "l1", 0.01, 0.5, 0.5, np.ones(3), 5, progress="yes")
+        nm.run(problem, np.ones(3), eta=0.5, iters=5, progress="yes")
     from numerics import model
 
     Z = model.sample_patches(20, 3, 3, seed=0)
     Z[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="samples Z must be finite"):
-        rvsm.run(W_STAR, 3, "l1", 0.01, 0.5, 0.5, np.ones(3), 5, gradient="empirical", samples=Z)
+        nm.run(problem, np.ones(3), eta=0.5, iters=5, gradient=nm.Empirical(samples=Z))

@@ -1,4 +1,4 @@
-"""Tests of numerics.rvsm.run against independent references (hand-coded iteration, separate runs, backends)."""
+"""Tests of numerics.run against independent references (hand-coded iteration, separate runs, backends)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from numerics import model, penalties, population, rvsm
+import numerics as nm
+from numerics import bookkeeping, model, penalties, population
+from numerics.gradients import BoundGradient
 
 PENALTIES = [("l1", None), ("l0", None), ("tl1", 1.0)]
 K, D = 10, 20
@@ -33,7 +35,7 @@ def test_iteration_is_theory_section_4(name, a):
     for t in range(1, 4):
         w = w - eta * (population.grad(w, ws[0], 3) + beta * (w - u))
         u = pen.prox(w, lam / beta)
-        res = rvsm.run(ws[0], 3, name, lam, beta, eta, w0[0], t, a=a)
+        res = nm.run(nm.Problem(ws[0], 3, name, lam, beta, a=a), w0[0], eta=eta, iters=t)
         np.testing.assert_allclose(res.w, w, rtol=1e-15, atol=1e-15)
         np.testing.assert_array_equal(res.u, pen.prox(res.w, lam / beta))
         assert res.w.shape == (6,) and int(res.iterations) == t and not bool(res.converged)
@@ -41,12 +43,17 @@ def test_iteration_is_theory_section_4(name, a):
 
 def test_lam_zero_is_plain_gradient_descent():
     ws, w0 = _instance(2, seed=2)
-    res = rvsm.run(ws, K, "l0", 0.0, 0.1, 0.5, w0, 50)
+    res = nm.run(nm.Problem(ws, K, "l0", 0.0, 0.1), w0, eta=0.5, iters=50)
     w = w0.copy()
     for _ in range(50):
         w = w - 0.5 * population.grad(w, ws, K)
     np.testing.assert_allclose(res.w, w, rtol=1e-14, atol=1e-14)
     np.testing.assert_array_equal(res.u, res.w)
+
+
+def _source(gradient):
+    """The gradient source of the old ``gradient=`` flag of these tests (samples: 50, seed 4)."""
+    return nm.Population() if gradient == "population" else nm.Empirical(n_samples=50, seed=4)
 
 
 @pytest.mark.parametrize("gradient", ["population", "empirical"])
@@ -56,10 +63,10 @@ def test_batched_equals_looped(name, a, gradient):
     ws, w0 = _instance(B, seed=3)
     lam = np.array([1e-3, 1e-2, 0.0, 5e-2])
     eta = np.array([0.5, 0.3, 0.4, 0.2])
-    kw = {"a": a, "gradient": gradient, "n_samples": 50, "seed": 4, "tol": 1e-9, "record_every": 25}
-    res = rvsm.run(ws, K, name, lam, 0.1, eta, w0, 400, **kw)
+    kw = {"gradient": _source(gradient), "tol": 1e-9, "record_every": 25}
+    res = nm.run(nm.Problem(ws, K, name, lam, 0.1, a=a), w0, eta=eta, iters=400, **kw)
     for b in range(B):
-        one = rvsm.run(ws[b], K, name, float(lam[b]), 0.1, float(eta[b]), w0[b], 400, **kw)
+        one = nm.run(nm.Problem(ws[b], K, name, float(lam[b]), 0.1, a=a), w0[b], eta=float(eta[b]), iters=400, **kw)
         # same floating-point operations per trial, except BLAS (gemm vs gemv) for the empirical gradient
         np.testing.assert_allclose(res.w[b], one.w, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(res.u[b], one.u, rtol=1e-12, atol=1e-14)
@@ -72,9 +79,10 @@ def test_batched_equals_looped(name, a, gradient):
 def test_backends_agree_with_numpy(backend, name, a):
     xp = backend.xp
     ws, w0 = _instance(3, seed=5)
-    kw = {"a": a, "tol": 1e-10, "record_every": 50}
-    ref = rvsm.run(ws, K, name, 1e-2, 0.1, 0.5, w0, 300, **kw)
-    res = rvsm.run(backend.asarray(ws), K, name, 1e-2, 0.1, 0.5, backend.asarray(w0), 300, **kw)
+    kw = {"tol": 1e-10, "record_every": 50}
+    ref = nm.run(nm.Problem(ws, K, name, 1e-2, 0.1, a=a), w0, eta=0.5, iters=300, **kw)
+    res = nm.run(nm.Problem(backend.asarray(ws), K, name, 1e-2, 0.1, a=a), backend.asarray(w0), eta=0.5, iters=300,
+                 **kw)
     assert res.w.dtype == xp.float64 and res.u.dtype == xp.float64
     if backend.device is not None:
         assert res.w.device == backend.device and res.history.lagrangian.device == backend.device
@@ -82,13 +90,14 @@ def test_backends_agree_with_numpy(backend, name, a):
     np.testing.assert_allclose(backend.to_numpy(res.history.lagrangian), ref.history.lagrangian, rtol=1e-12)
     np.testing.assert_array_equal(backend.to_numpy(res.iterations), ref.iterations)
     # empirical gradient on shared samples
-    refe = rvsm.run(ws, K, name, 1e-2, 0.1, 0.5, w0, 50, a=a, gradient="empirical", n_samples=30, seed=1)
-    rese = rvsm.run(backend.asarray(ws), K, name, 1e-2, 0.1, 0.5, backend.asarray(w0), 50, a=a,
-                    gradient="empirical", n_samples=30, seed=1)
+    emp = nm.Empirical(n_samples=30, seed=1)
+    refe = nm.run(nm.Problem(ws, K, name, 1e-2, 0.1, a=a), w0, eta=0.5, iters=50, gradient=emp)
+    rese = nm.run(nm.Problem(backend.asarray(ws), K, name, 1e-2, 0.1, a=a), backend.asarray(w0), eta=0.5, iters=50,
+                  gradient=emp)
     np.testing.assert_allclose(backend.to_numpy(rese.w), refe.w, rtol=1e-11, atol=1e-13)
     # float32 is kept; tolerance: 300 steps of contraction 1 - eta/k, each rounding ~6e-8 relative
-    r32 = rvsm.run(backend.asarray(ws, dtype=xp.float32), K, name, 1e-2, 0.1, 0.5,
-                   backend.asarray(w0, dtype=xp.float32), 300, a=a)
+    r32 = nm.run(nm.Problem(backend.asarray(ws, dtype=xp.float32), K, name, 1e-2, 0.1, a=a),
+                 backend.asarray(w0, dtype=xp.float32), eta=0.5, iters=300)
     assert r32.w.dtype == xp.float32 and r32.u.dtype == xp.float32
     np.testing.assert_allclose(backend.to_numpy(r32.w), ref.w, rtol=1e-4, atol=1e-4)
 
@@ -104,7 +113,7 @@ def test_lagrangian_never_increases_below_stable_step(name, a):
     ws, w0 = _instance(B, seed=6)
     beta = 0.1
     eta = 0.9 * _stable_eta(K, beta)
-    res = rvsm.run(ws, K, name, 1e-2, beta, eta, w0, 600, a=a, record_every=1)
+    res = nm.run(nm.Problem(ws, K, name, 1e-2, beta, a=a), w0, eta=eta, iters=600, record_every=1)
     lag = res.history.lagrangian
     # The closed-form loss is a difference of O(|w*|^2) terms that cancel near w*: its rounding error is
     # ~ k eps |w*|^2 in absolute terms, so increases are measured against |w*|^2 (+1), with 100 eps allowance.
@@ -117,14 +126,15 @@ def test_lagrangian_check_detects_a_too_large_step():
     # The same check fails when eta exceeds 2/(L + beta) (the iterates oscillate along w* and the Lagrangian
     # increases before any divergence).
     ws, w0 = _instance(5, seed=6)
-    res = rvsm.run(ws, K, "l1", 1e-2, 0.1, 1.3 * _stable_eta(K, 0.1), w0, 60, record_every=1)
+    res = nm.run(nm.Problem(ws, K, "l1", 1e-2, 0.1), w0, eta=1.3 * _stable_eta(K, 0.1), iters=60, record_every=1)
     assert _max_relative_increase(res.history.lagrangian, 1.0 + np.sum(ws**2, axis=1)) > 1e-6
 
 
 def test_history_contents_and_tol_stop():
     B = 6
     ws, w0 = _instance(B, seed=7)
-    free = rvsm.run(ws, K, "tl1", 1e-3, 0.1, 0.5, w0, 800, a=1.0, record_every=1)
+    problem = nm.Problem(ws, K, "tl1", 1e-3, 0.1, a=1.0)
+    free = nm.run(problem, w0, eta=0.5, iters=800, record_every=1)
     h = free.history
     assert h.lagrangian.shape == (801, B) and np.isnan(h.step[0]).all()
     np.testing.assert_array_equal(h.iteration, np.arange(801))
@@ -138,11 +148,11 @@ def test_history_contents_and_tol_stop():
     np.testing.assert_allclose(h.angle[-1], np.arccos(np.clip(cos, -1, 1)), atol=1e-7)
     # with tol, each trial stops at the first step whose update norm is below tol, and keeps that iterate
     tol = 1e-8
-    stop = rvsm.run(ws, K, "tl1", 1e-3, 0.1, 0.5, w0, 800, tol=tol, a=1.0)
+    stop = nm.run(problem, w0, eta=0.5, iters=800, tol=tol)
     first = np.argmax(h.step[1:] < tol, axis=0) + 1
     assert np.all(stop.converged)
     np.testing.assert_array_equal(stop.iterations, first)
-    one = rvsm.run(ws, K, "tl1", 1e-3, 0.1, 0.5, w0, int(first[0]), a=1.0)
+    one = nm.run(problem, w0, eta=0.5, iters=int(first[0]))
     np.testing.assert_array_equal(stop.w[0], one.w[0])
 
 
@@ -150,10 +160,11 @@ def test_compaction_does_not_change_results(monkeypatch):
     B = 40
     ws, w0 = _instance(B, seed=8)
     eta = np.linspace(0.1, 0.6, B)  # trials finish at very different times
-    kw = {"tol": 1e-9, "record_every": 7, "a": 1.0}
-    res = rvsm.run(ws, K, "tl1", 1e-3, 0.1, eta, w0, 5000, **kw)
-    monkeypatch.setattr(rvsm, "_COMPACT_FRACTION", 2.0)  # never compact
-    ref = rvsm.run(ws, K, "tl1", 1e-3, 0.1, eta, w0, 5000, **kw)
+    problem = nm.Problem(ws, K, "tl1", 1e-3, 0.1, a=1.0)
+    kw = {"tol": 1e-9, "record_every": 7}
+    res = nm.run(problem, w0, eta=eta, iters=5000, **kw)
+    monkeypatch.setattr(bookkeeping, "COMPACT_FRACTION", 2.0)  # never compact
+    ref = nm.run(problem, w0, eta=eta, iters=5000, **kw)
     assert len(set(res.iterations.tolist())) > 10
     for f in ("w", "u", "iterations", "converged"):
         np.testing.assert_array_equal(getattr(res, f), getattr(ref, f))
@@ -166,7 +177,7 @@ def test_fixed_point_equations_at_the_limit(name, a):
     # The limit satisfies THEORY.md 5: u = prox(w) and grad l(w) + beta (w - u) = 0.
     ws, w0 = _instance(20, seed=9)
     lam, beta = 1e-2, 0.1
-    res = rvsm.run(ws, K, name, lam, beta, 0.5, w0, 20000, tol=1e-13, a=a)
+    res = nm.run(nm.Problem(ws, K, name, lam, beta, a=a), w0, eta=0.5, iters=20000, tol=1e-13)
     assert np.all(res.converged)
     resid = population.grad(res.w, ws, K) + beta * (res.w - res.u)
     # |w^{t+1} - w^t| = eta |resid| < tol at the stop
@@ -176,18 +187,19 @@ def test_fixed_point_equations_at_the_limit(name, a):
     assert np.all(np.abs(res.u[np.abs(ws) < 0.05 * lam]) == 0) or name != "l1"
 
 
-def _limit_errors(limits, ws, w0, name, a, lam, beta):
-    """Simulate to tol 1e-14 and compare with limits.predict: (max error outside the band against the default
+def _limit_errors(ws, w0, name, a, lam, beta):
+    """Simulate to tol 1e-14 and compare with numerics.predict: (max error outside the band against the default
     prediction, max error against the prediction with the simulated support, fraction of trials with a band)."""
-    res = rvsm.run(ws, K, name, lam, beta, 0.5, w0, 40000, tol=1e-14, a=a)
+    problem = nm.Problem(ws, K, name, lam, beta, a=a)
+    res = nm.run(problem, w0, eta=0.5, iters=40000, tol=1e-14)
     assert np.all(res.converged)
-    pred = limits.predict(ws, K, name, lam, beta, a=a)
+    pred = nm.predict(problem)
     no_band = ~np.any(pred.band, axis=1)
     # outside the band the limit is unique: the whole trial must match (w and u)
     err_unique = max(np.max(np.abs(res.u - pred.u)[no_band], initial=0.0),
                      np.max(np.abs(res.w - pred.w)[no_band], initial=0.0))
     # in the band the limit is the fixed point with the support RVSM reached: it must be self-consistent
-    fixed = limits.predict(ws, K, name, lam, beta, a=a, support=res.u != 0)
+    fixed = nm.predict(problem, support=res.u != 0)
     assert np.all(fixed.ok)
     err_support = max(np.max(np.abs(res.u - fixed.u)), np.max(np.abs(res.w - fixed.w)))
     return err_unique, err_support, 1.0 - no_band.mean()
@@ -195,12 +207,11 @@ def _limit_errors(limits, ws, w0, name, a, lam, beta):
 
 @pytest.mark.parametrize("name, a", PENALTIES)
 def test_predicted_limits_agree(name, a):
-    limits = pytest.importorskip("numerics.limits", reason="numerics.limits is not committed yet")
     ws, w0 = _instance(20, seed=10)
     # lam = 1e-2, beta = 0.1: a wide l0/TL1 band (most trials have a coordinate in it);
     # lam = 1e-4, beta = 0.01: a narrow band, so most trials are checked against the unique prediction.
     for lam, beta in ((1e-2, 0.1), (1e-4, 0.01)):
-        err_unique, err_support, band_frac = _limit_errors(limits, ws, w0, name, a, lam, beta)
+        err_unique, err_support, band_frac = _limit_errors(ws, w0, name, a, lam, beta)
         assert err_unique <= 1e-8 and err_support <= 1e-8, (lam, err_unique, err_support)
         if name == "l1":
             assert band_frac == 0
@@ -209,21 +220,20 @@ def test_predicted_limits_agree(name, a):
 
 def test_limit_comparison_detects_a_wrong_penalty():
     # Simulating l1 but predicting for TL1 must be reported as a mismatch by the same comparison.
-    limits = pytest.importorskip("numerics.limits", reason="numerics.limits is not committed yet")
     ws, w0 = _instance(5, seed=10)
-    res = rvsm.run(ws, K, "l1", 1e-2, 0.1, 0.5, w0, 40000, tol=1e-14)
-    pred = limits.predict(ws, K, "tl1", 1e-2, 0.1, a=1.0)
+    res = nm.run(nm.Problem(ws, K, "l1", 1e-2, 0.1), w0, eta=0.5, iters=40000, tol=1e-14)
+    pred = nm.predict(nm.Problem(ws, K, "tl1", 1e-2, 0.1, a=1.0))
     assert np.max(np.abs(res.u - pred.u)) > 1e-4
 
 
 def test_empirical_run_deterministic_and_uses_given_samples():
     ws, w0 = _instance(3, seed=11)
-    r1 = rvsm.run(ws, K, "l1", 1e-3, 0.1, 0.5, w0, 30, gradient="empirical", n_samples=40, seed=5,
-                  record_every=10)
-    r2 = rvsm.run(ws, K, "l1", 1e-3, 0.1, 0.5, w0, 30, gradient="empirical", n_samples=40, seed=5)
+    problem = nm.Problem(ws, K, "l1", 1e-3, 0.1)
+    r1 = nm.run(problem, w0, eta=0.5, iters=30, gradient=nm.Empirical(n_samples=40, seed=5), record_every=10)
+    r2 = nm.run(problem, w0, eta=0.5, iters=30, gradient=nm.Empirical(n_samples=40, seed=5))
     np.testing.assert_array_equal(r1.w, r2.w)
     Z = model.sample_patches(40, K, D, seed=5)
-    r3 = rvsm.run(ws, K, "l1", 1e-3, 0.1, 0.5, w0, 30, gradient="empirical", samples=(Z,))
+    r3 = nm.run(problem, w0, eta=0.5, iters=30, gradient=nm.Empirical(samples=(Z,)))
     np.testing.assert_array_equal(r1.w, r3.w)
     # the recorded Lagrangian uses the empirical loss
     y = model.labels(Z, ws)
@@ -235,8 +245,8 @@ def test_empirical_run_deterministic_and_uses_given_samples():
 def test_divergence_error_names_trial_iteration_and_stable_step():
     ws, w0 = _instance(3, seed=12)
     eta = np.array([0.5, 60.0, 0.5])
-    with pytest.raises(rvsm.DivergenceError) as info:
-        rvsm.run(ws, K, "l1", 1e-3, 0.1, eta, w0, 5000)
+    with pytest.raises(nm.DivergenceError) as info:
+        nm.run(nm.Problem(ws, K, "l1", 1e-3, 0.1), w0, eta=eta, iters=5000)
     err = info.value
     assert isinstance(err, ArithmeticError)
     assert err.trial == 1 and 1 <= err.iteration < 5000
@@ -244,30 +254,164 @@ def test_divergence_error_names_trial_iteration_and_stable_step():
     msg = str(err)
     assert "trial 1" in msg and f"iteration {err.iteration}" in msg and f"{_stable_eta(K, 0.1):.6g}" in msg
     # the reported iteration is the first non-finite one: one step earlier everything is finite
-    ok = rvsm.run(ws[1], K, "l1", 1e-3, 0.1, 60.0, w0[1], err.iteration - 1)
+    ok = nm.run(nm.Problem(ws[1], K, "l1", 1e-3, 0.1), w0[1], eta=60.0, iters=err.iteration - 1)
     assert np.all(np.isfinite(ok.w))
 
 
+_PROBLEM_ARGS = {"w_star": "ws", "k": K, "penalty": "tl1", "lam": 1e-3, "beta": 0.1, "a": 1.0}
+
+
 @pytest.mark.parametrize("kwargs, name", [
-    ({"lam": -1e-3}, "lam"), ({"beta": 0.0}, "beta"), ({"eta": -1.0}, "eta"), ({"k": 0}, "k"),
-    ({"iters": 0}, "iters"), ({"tol": 0.0}, "tol"), ({"penalty": "l2"}, "penalty"), ({"a": -1.0}, "a"),
-    ({"w_star": np.zeros(D)}, "w_star"), ({"w_star": np.full(D, np.nan)}, "w_star"),
-    ({"w0": np.ones(D + 1)}, "w0"), ({"eta": np.array([0.1, 0.2])}, "batch"), ({"gradient": "exact"}, "gradient"),
-    ({"gradient": "empirical"}, "n_samples"), ({"record_every": 0}, "record_every"), ({"lam": math.inf}, "lam"),
-    ({"eta": np.array([0.1, -0.2, 0.3])}, "eta"),
+    ({"lam": -1e-3}, "lam"), ({"beta": 0.0}, "beta"), ({"k": 0}, "k"), ({"penalty": "l2"}, "penalty"),
+    ({"a": -1.0}, "a"), ({"w_star": np.zeros(D)}, "w_star"), ({"w_star": np.full(D, np.nan)}, "w_star"),
+    ({"lam": math.inf}, "lam"),
 ])
-def test_validation(kwargs, name):
-    ws, w0 = _instance(3, seed=13)
-    args = {"w_star": ws, "k": K, "penalty": "tl1", "lam": 1e-3, "beta": 0.1, "eta": 0.5, "w0": w0, "iters": 10,
-            "a": 1.0}
-    args.update(kwargs)
+def test_validation_of_the_problem(kwargs, name):
+    # the checks of the problem's own parameters happen when it is built, before any run
+    ws, _ = _instance(3, seed=13)
+    args = {**_PROBLEM_ARGS, "w_star": ws, **kwargs}
     with pytest.raises(ValueError, match=name):
-        rvsm.run(**args)
+        nm.Problem(args.pop("w_star"), args.pop("k"), args.pop("penalty"), args.pop("lam"), args.pop("beta"), **args)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"eta": -1.0}, "eta"), ({"iters": 0}, "iters"), ({"tol": 0.0}, "tol"), ({"w0": np.ones(D + 1)}, "w0"),
+    ({"eta": np.array([0.1, 0.2])}, "batch"), ({"gradient": "exact"}, "gradient"),
+    ({"record_every": 0}, "record_every"), ({"eta": np.array([0.1, -0.2, 0.3])}, "eta"),
+    ({"update": "simultaneous"}, "update"),
+])
+def test_validation_of_the_run(kwargs, name):
+    ws, w0 = _instance(3, seed=13)
+    problem = nm.Problem(ws, K, "tl1", 1e-3, 0.1, a=1.0)
+    args = {"w0": w0, "eta": 0.5, "iters": 10, **kwargs}
+    with pytest.raises(ValueError, match=name):
+        nm.run(problem, args.pop("w0"), **args)
+
+
+def test_validation_of_the_gradient_source():
+    # the sampled gradient without samples is rejected when the source is built
+    with pytest.raises(ValueError, match="n_samples"):
+        nm.Empirical()
 
 
 def test_progress_line(monkeypatch, capsys):
-    monkeypatch.setattr(rvsm, "_PROGRESS_SECONDS", 0.0)
+    monkeypatch.setattr(bookkeeping, "PROGRESS_SECONDS", 0.0)
     ws, w0 = _instance(2, seed=14)
-    rvsm.run(ws, K, "l1", 1e-3, 0.1, 0.5, w0, 40, progress=True)
+    nm.run(nm.Problem(ws, K, "l1", 1e-3, 0.1), w0, eta=0.5, iters=40, progress=True)
     err = capsys.readouterr().err.strip().splitlines()
     assert err and "iteration 16/40" in err[0] and "active trials 2/2" in err[0]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The update order: Jacobi (u^{t+1} = prox(w^t)) against the default Gauss-Seidel (u^{t+1} = prox(w^{t+1}))
+# ----------------------------------------------------------------------------------------------------------------------
+def _separated_teachers(rng, n, d):
+    """Coordinates 0, +-0.01 (far below every threshold below) or +-U(0.6, 1.5) (far above): no l0/TL1 band, so the
+    limit is unique and both update orders must reach it."""
+    kind = rng.integers(0, 3, size=(n, d))
+    big = rng.uniform(0.6, 1.5, size=(n, d))
+    ws = np.where(kind == 0, 0.0, np.where(kind == 1, 0.01, big)) * rng.choice([-1.0, 1.0], size=(n, d))
+    ws[:, 0] = 1.0
+    return ws
+
+
+@pytest.mark.parametrize("name, a, lam", [("l1", None, 1e-2), ("l0", None, 1e-3), ("tl1", 1.0, 1e-3)])
+def test_jacobi_and_gauss_seidel_reach_the_same_predicted_limit(name, a, lam):
+    rng = np.random.default_rng(30)
+    ws = _separated_teachers(rng, 12, 8)
+    w0 = nm.uniform_sphere(12, 8, seed=31)
+    problem = nm.Problem(ws, 4, name, lam, 0.1, a=a)
+    gs = nm.run(problem, w0, eta=1.0, iters=40000, tol=1e-14)
+    ja = nm.run(problem, w0, eta=1.0, iters=40000, tol=1e-14, update="jacobi")
+    assert np.all(gs.converged) and np.all(ja.converged)
+    pred = nm.predict(problem)
+    assert np.all(pred.ok) and not np.any(pred.band)
+    for f in ("w", "u"):
+        np.testing.assert_allclose(getattr(ja, f), getattr(gs, f), rtol=0, atol=1e-10)
+        np.testing.assert_allclose(getattr(ja, f), getattr(pred, f), rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(ja.u != 0, pred.support)
+
+
+def _relative_row_error(got, ref, scale):
+    return np.max(np.linalg.norm(got - ref, axis=-1) / np.linalg.norm(scale, axis=-1))
+
+
+@pytest.mark.parametrize("name, a", PENALTIES)
+def test_jacobi_matches_a_plain_numpy_loop_iterate_for_iterate(name, a):
+    # u^0 = prox(w^0); w^{t+1} = w^t - eta (grad l(w^t) + beta (w^t - u^t)); u^{t+1} = prox(w^t), written out with
+    # the public closed-form gradient; compared after every one of 50 steps (relative to |w^t|: rounding only)
+    ws, w0 = _instance(6, seed=32)
+    pen = penalties.get_penalty(name, **({"a": a} if a else {}))
+    lam, beta, eta = 1e-2, 0.1, 0.5
+    problem = nm.Problem(ws, K, pen, lam, beta)
+    w, u = w0.copy(), pen.prox(w0, lam / beta)
+    worst, gs_gap = 0.0, 0.0
+    for t in range(1, 51):
+        w, u = w - eta * (population.grad(w, ws, K) + beta * (w - u)), pen.prox(w, lam / beta)
+        res = nm.run(problem, w0, eta=eta, iters=t, update="jacobi")
+        worst = max(worst, _relative_row_error(res.w, w, w), _relative_row_error(res.u, u, w))
+        gs = nm.run(problem, w0, eta=eta, iters=t)
+        gs_gap = max(gs_gap, _relative_row_error(gs.u, u, w))
+    assert worst <= 1e-13, worst
+    # mutation: the default order's path is a different one, and the same comparison sees it
+    assert gs_gap > 1e-3, gs_gap
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# A new model is a new class: a user-defined gradient source plugs into numerics.run
+# ----------------------------------------------------------------------------------------------------------------------
+class _BoundQuadratic(BoundGradient):
+    def __init__(self, w_star, use_coefficients):
+        self.w_star, self.use_coefficients = w_star, use_coefficients
+
+    def coefficients(self, w):
+        if not self.use_coefficients:
+            return None
+        ones = np.ones(w.shape[0])
+        return ones, ones  # grad = 1 * w - 1 * w*
+
+    def grad(self, w):
+        return w - self.w_star
+
+    def loss(self, w):
+        return 0.5 * np.sum((w - self.w_star) ** 2, axis=-1)
+
+    def take(self, idx):
+        return _BoundQuadratic(np.take(self.w_star, idx, axis=0), self.use_coefficients)
+
+
+class Quadratic(nm.GradientSource):
+    """l(w) = |w - w*|^2 / 2, grad l(w) = w - w* (NumPy only): the whole model in a dozen lines."""
+
+    def __init__(self, use_coefficients=False):
+        self.use_coefficients = use_coefficients
+
+    def bind(self, w_star, k):
+        return _BoundQuadratic(w_star, self.use_coefficients)
+
+
+@pytest.mark.parametrize("use_coefficients", [False, True])
+@pytest.mark.parametrize("update", ["gauss-seidel", "jacobi"])
+def test_user_defined_gradient_source_reaches_its_own_fixed_point(use_coefficients, update):
+    # The fixed point of w - w* + beta (w - u) = 0, u = soft(w, lam/beta) (l1), by hand: kept coordinates
+    # u = soft(w*, lam (1 + 1/beta)) and w = (w* + beta u)/(1 + beta); zeroed ones u = 0, w = w*/(1 + beta).
+    # (It is the minimizer of the jointly convex l(w) + lam |u|_1 + beta/2 |w - u|^2.)
+    rng = np.random.default_rng(40)
+    ws = rng.standard_normal((7, 9))
+    lam, beta = 0.2, 0.5
+    res = nm.run(nm.Problem(ws, 3, "l1", lam, beta), rng.standard_normal((7, 9)), eta=0.5, iters=5000, tol=1e-14,
+                 gradient=Quadratic(use_coefficients), update=update, record_every=100)
+    assert np.all(res.converged)
+    tau = lam * (1 + 1 / beta)
+    u_bar = np.sign(ws) * np.maximum(np.abs(ws) - tau, 0)
+    w_bar = (ws + beta * u_bar) / (1 + beta)
+    assert np.any(u_bar == 0) and np.any(u_bar != 0)  # both branches occur
+    np.testing.assert_allclose(res.u, u_bar, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(res.w, w_bar, rtol=0, atol=1e-12)
+    # the history's relaxed Lagrangian uses the source's own loss
+    lag = 0.5 * np.sum((res.w - ws) ** 2, axis=1) + lam * np.abs(res.u).sum(axis=1) \
+        + 0.5 * beta * np.sum((res.w - res.u) ** 2, axis=1)
+    np.testing.assert_allclose(res.history.lagrangian[-1], lag, rtol=1e-12)
+    # mutation: the ReLU network's population gradient from the same starts ends elsewhere
+    relu = nm.run(nm.Problem(ws, 3, "l1", lam, beta), rng.standard_normal((7, 9)), eta=0.5, iters=5000, tol=1e-14)
+    assert np.max(np.abs(relu.u - u_bar)) > 1e-2

@@ -102,7 +102,7 @@ def test_first_order_direction_vs_exact_solver_and_support():
     v = ex.first_order_direction(w_star, 5, 1.0)
     assert v[0] == 0 and v[3] == 0
     lam = 1e-6
-    u = fp.predicted_limit(w_star, 5, lam, 1.0, "l1")["u"]
+    u = fp.predicted_limit(w_star, 5, "l1", lam, 1.0)["u"]
     np.testing.assert_allclose((u - w_star) / lam, v, rtol=0, atol=1e-4)
 
 

@@ -44,7 +44,7 @@ def _tl1(x, mu, a):
     return np.where(ax > thr, g, 0.0)
 
 
-def _rvsm(w_star, k, lam, beta, penalty, w0, eta, a=None, max_iter=50_000):
+def _rvsm(w_star, k, penalty, lam, beta, w0, *, eta, a=None, max_iter=50_000):
     mu = lam / beta
     prox = {"l1": lambda v: _soft(v, mu), "l0": lambda v: _hard(v, mu), "tl1": lambda v: _tl1(v, mu, a)}[penalty]
     w = np.array(w0, dtype=float)
@@ -91,10 +91,10 @@ L1_CASE = dict(w_star=[0.9, -0.4, 0.0, 0.7, 0.12, -1.1], k=4, lam=0.03, beta=0.8
 def test_l1_map_matches_independent_rvsm():
     c = L1_CASE
     ws = np.array(c["w_star"])
-    pred = fp.predicted_limit(ws, c["k"], c["lam"], c["beta"], "l1")
+    pred = fp.predicted_limit(ws, c["k"], "l1", c["lam"], c["beta"])
     assert pred["consistent"]
     for w0 in (ws, np.array([0.2, 0.3, -0.5, -0.1, 0.4, 0.2])):
-        w, u = _rvsm(ws, c["k"], c["lam"], c["beta"], "l1", w0, eta=0.6)
+        w, u = _rvsm(ws, c["k"], "l1", c["lam"], c["beta"], w0, eta=0.6)
         np.testing.assert_allclose(u, pred["u"], rtol=0, atol=1e-10)
         np.testing.assert_allclose(w, pred["w"], rtol=0, atol=1e-10)
     # the closed form of the map at the solved (s, q): soft threshold of r w* at mu_bar
@@ -110,8 +110,8 @@ def test_l0_band_two_starts_give_the_two_candidates():
     k, lam, beta = 2, 0.005, 1.0
     results = {}
     for label, w0 in (("kept", ws), ("zeroed", np.where(np.arange(6) == 3, 0.0, ws))):
-        w, u = _rvsm(ws, k, lam, beta, "l0", w0, eta=0.5)
-        pred = fp.predicted_limit(ws, k, lam, beta, "l0", prefer_kept=(label == "kept"))
+        w, u = _rvsm(ws, k, "l0", lam, beta, w0, eta=0.5)
+        pred = fp.predicted_limit(ws, k, "l0", lam, beta, prefer_kept=(label == "kept"))
         assert pred["consistent"]
         np.testing.assert_allclose(u, pred["u"], rtol=0, atol=1e-10)
         np.testing.assert_allclose(w, pred["w"], rtol=0, atol=1e-10)
@@ -130,8 +130,8 @@ def test_tl1_band_two_starts_and_kept_equation():
     kept_eq = sp.lambdify((fp.u_i, fp.w_star_i, fp.s, fp.q, fp.lam, fp.beta, fp.a), fp.tl1_kept_equation())
     outcomes = []
     for prefer, w0 in ((True, ws), (False, np.where(np.arange(6) == 3, 0.0, ws))):
-        w, u = _rvsm(ws, k, lam, beta, "tl1", w0, eta=0.5, a=a)
-        pred = fp.predicted_limit(ws, k, lam, beta, "tl1", a=a, prefer_kept=prefer)
+        w, u = _rvsm(ws, k, "tl1", lam, beta, w0, eta=0.5, a=a)
+        pred = fp.predicted_limit(ws, k, "tl1", lam, beta, a=a, prefer_kept=prefer)
         assert pred["consistent"]
         np.testing.assert_allclose(u, pred["u"], rtol=0, atol=1e-10)
         np.testing.assert_allclose(w, pred["w"], rtol=0, atol=1e-10)
@@ -257,12 +257,12 @@ def test_tl1_zeroed_edge_without_factor_is_reported():
 @pytest.mark.parametrize(
     ("kwargs", "param"),
     [
-        (dict(w_star=[0.0, 0.0], k=2, lam=0.1, beta=1.0, penalty="l1"), "w_star"),
-        (dict(w_star=[1.0, 0.5], k=0, lam=0.1, beta=1.0, penalty="l1"), "k"),
-        (dict(w_star=[1.0, 0.5], k=2, lam=-0.1, beta=1.0, penalty="l1"), "lam"),
-        (dict(w_star=[1.0, 0.5], k=2, lam=0.1, beta=0.0, penalty="l1"), "beta"),
-        (dict(w_star=[1.0, 0.5], k=2, lam=0.1, beta=1.0, penalty="l2"), "penalty"),
-        (dict(w_star=[1.0, 0.5], k=2, lam=0.1, beta=1.0, penalty="tl1"), "a"),
+        (dict(w_star=[0.0, 0.0], k=2, penalty="l1", lam=0.1, beta=1.0), "w_star"),
+        (dict(w_star=[1.0, 0.5], k=0, penalty="l1", lam=0.1, beta=1.0), "k"),
+        (dict(w_star=[1.0, 0.5], k=2, penalty="l2", lam=0.1, beta=1.0), "penalty"),
+        (dict(w_star=[1.0, 0.5], k=2, penalty="l1", lam=-0.1, beta=1.0), "lam"),
+        (dict(w_star=[1.0, 0.5], k=2, penalty="l1", lam=0.1, beta=0.0), "beta"),
+        (dict(w_star=[1.0, 0.5], k=2, penalty="tl1", lam=0.1, beta=1.0), "a"),
     ],
 )
 def test_predicted_limit_rejects_bad_input(kwargs, param):

@@ -41,7 +41,7 @@ def test_derivation_verified():
 @SETTINGS
 @given(st.integers(2, 150), st.floats(1e-3, np.pi / 2))
 def test_tail_against_angle_quadrature(d_, dl):
-    chk = ini.check_tail_quadrature(ini.init_tail_probability, [(d_, dl)])
+    chk = ini.verify_tail_quadrature(ini.init_tail_probability, [(d_, dl)])
     assert chk.passed, chk.detail
 
 
@@ -63,22 +63,22 @@ def test_known_small_d():
 @pytest.mark.parametrize("mutant", [wrong_argument, wrong_parameter, wrong_sin])
 def test_mutations_fail_quadrature(mutant):
     pts = [(dv, dl) for dv in (3, 7, 20) for dl in (0.3, 1.0, 1.4)]
-    assert not ini.check_tail_quadrature(mutant, pts).passed
-    assert ini.check_tail_quadrature(ini.init_tail_probability, pts).passed
+    assert not ini.verify_tail_quadrature(mutant, pts).passed
+    assert ini.verify_tail_quadrature(ini.init_tail_probability, pts).passed
 
 
 @pytest.mark.parametrize("mutant", [wrong_argument, wrong_parameter])
 def test_mutations_fail_monte_carlo(mutant):
-    checks = ini.check_tail_monte_carlo(mutant, 5, (1.0, 1.5), n=50_000, seed=3)
+    checks = ini.verify_tail_monte_carlo(mutant, 5, (1.0, 1.5), n=50_000, seed=3)
     assert not all(c.passed for c in checks), [c.detail for c in checks]
-    good = ini.check_tail_monte_carlo(ini.init_tail_probability, 5, (1.0, 1.5), n=50_000, seed=3)
+    good = ini.verify_tail_monte_carlo(ini.init_tail_probability, 5, (1.0, 1.5), n=50_000, seed=3)
     assert all(c.passed for c in good), [c.detail for c in good]
 
 
 def test_mutations_fail_bound():
-    assert not ini.check_tail_bound(wrong_sin).passed
-    assert not ini.check_tail_bound(lambda d_, dl: 1.01 * dl / np.pi + 0 * d_).passed
-    assert not ini.check_tail_decreasing_in_d(lambda d_, dl: d_ * dl / (200 * np.pi)).passed
+    assert not ini.verify_tail_bound(wrong_sin).passed
+    assert not ini.verify_tail_bound(lambda d_, dl: 1.01 * dl / np.pi + 0 * d_).passed
+    assert not ini.verify_tail_decreasing_in_d(lambda d_, dl: d_ * dl / (200 * np.pi)).passed
 
 
 @pytest.mark.parametrize("args", [(1, 0.5), (2.5, 0.5), (3, -0.1), (3, 2.0), (np.nan, 1.0)])

@@ -59,7 +59,7 @@ def test_brute_force_rejects_bad_mu():
 def test_soft_threshold_brute_force(x, m, at, off):
     if at is not None:  # just above / at / below the threshold
         x = at * m * (1 + off)
-    chk = th.check_prox_brute_force(lambda xx, mm: th.soft_threshold(xx, mm), th.l1_penalty, [(x, m)], "l1")
+    chk = th.verify_prox_brute_force(lambda xx, mm: th.soft_threshold(xx, mm), th.l1_penalty, [(x, m)], "l1")
     assert chk.passed, chk.detail
 
 
@@ -68,7 +68,7 @@ def test_soft_threshold_brute_force(x, m, at, off):
 def test_hard_threshold_brute_force(x, m, at, off):
     if at is not None:
         x = at * np.sqrt(2 * m) * (1 + off)
-    chk = th.check_prox_brute_force(lambda xx, mm: th.hard_threshold(xx, mm), th.l0_penalty, [(x, m)], "l0")
+    chk = th.verify_prox_brute_force(lambda xx, mm: th.hard_threshold(xx, mm), th.l0_penalty, [(x, m)], "l0")
     assert chk.passed, chk.detail
 
 
@@ -85,7 +85,7 @@ def _tl1_case(a_, ratio, sign, where, off):
        st.sampled_from([0.5, 1.0, 1.0, 1.0, 1.5, 3.0]), st.sampled_from([-1e-5, 0.0, 1e-5]))
 def test_tl1_prox_brute_force_both_regimes(a_, ratio, sign, where, off):
     case = _tl1_case(a_, ratio, sign, where, off)
-    chk = th.check_prox_brute_force(th.tl1_prox, th.tl1_penalty, [case], "tl1")
+    chk = th.verify_prox_brute_force(th.tl1_prox, th.tl1_penalty, [case], "tl1")
     assert chk.passed, chk.detail
 
 
@@ -93,7 +93,7 @@ def test_tl1_prox_brute_force_both_regimes(a_, ratio, sign, where, off):
 @given(st.floats(0.05, 20), st.one_of(st.floats(0.02, 0.98), st.floats(1.02, 40)))
 def test_tl1_threshold_brute_force(a_, ratio):
     m = ratio * a_**2 / (2 * (a_ + 1))
-    chk = th.check_threshold_brute_force(th.tl1_threshold, th.tl1_penalty, [(m, a_)], "tl1 threshold")
+    chk = th.verify_threshold_brute_force(th.tl1_threshold, th.tl1_penalty, [(m, a_)], "tl1 threshold")
     assert chk.passed, chk.detail
 
 
@@ -122,7 +122,7 @@ def test_exposed_expressions_lambdify():
 
 
 def test_limits_checks_pass():
-    c0, cinf = th.check_limits(th.tl1_prox)
+    c0, cinf = th.verify_tl1_limits(th.tl1_prox)
     assert c0.passed and cinf.passed, (c0.detail, cinf.detail)
 
 
@@ -137,32 +137,32 @@ def test_bad_parameters_raise(fn, args, name):
 def test_mutation_l0_threshold_sqrt_mu():
     wrong_level = lambda m: np.sqrt(m)  # noqa: E731
     wrong = th.make_hard_threshold(wrong_level)
-    assert not th.check_l0_tie(sp.sqrt(mu)).passed
-    assert not th.check_prox_brute_force(wrong, th.l0_penalty, th._l0_cases(wrong_level), "l0 wrong").passed
-    assert not th.check_threshold_brute_force(wrong_level, th.l0_penalty, [(0.5,), (2.0,)], "l0 wrong").passed
+    assert not th.verify_l0_tie(sp.sqrt(mu)).passed
+    assert not th.verify_prox_brute_force(wrong, th.l0_penalty, th._l0_cases(wrong_level), "l0 wrong").passed
+    assert not th.verify_threshold_brute_force(wrong_level, th.l0_penalty, [(0.5,), (2.0,)], "l0 wrong").passed
 
 
 def test_mutation_l0_threshold_at_mu_convention():
     wrong = th.make_hard_threshold(lambda m: m)  # "some libraries threshold at mu": not this convention
-    assert not th.check_prox_brute_force(wrong, th.l0_penalty, th._l0_cases(lambda m: m), "l0 at mu").passed
+    assert not th.verify_prox_brute_force(wrong, th.l0_penalty, th._l0_cases(lambda m: m), "l0 at mu").passed
 
 
 def test_mutation_l1_wrong_shrinkage():
     wrong = lambda xx, mm: np.sign(xx) * max(abs(xx) - 2 * mm, 0.0)  # noqa: E731  (threshold 2 mu)
     cases = th._l1_cases()
-    assert not th.check_l1_subgradient(wrong, cases, "l1 wrong").passed
-    assert not th.check_prox_brute_force(wrong, th.l1_penalty, cases, "l1 wrong").passed
+    assert not th.verify_l1_subgradient(wrong, cases, "l1 wrong").passed
+    assert not th.verify_prox_brute_force(wrong, th.l1_penalty, cases, "l1 wrong").passed
     sign_err = lambda xx, mm: np.sign(xx) * max(abs(xx) + mm, 0.0) * (abs(xx) > mm)  # noqa: E731
-    assert not th.check_prox_brute_force(sign_err, th.l1_penalty, cases, "l1 sign error").passed
+    assert not th.verify_prox_brute_force(sign_err, th.l1_penalty, cases, "l1 sign error").passed
 
 
 def test_mutation_tl1_gated_on_mu():
     shrink = th._lambdified("tl1")[0]
     wrong = th.make_tl1_prox(shrink, lambda m, a_: m)  # gate |x| > mu (seen in public code)
     pairs, cases = th._tl1_cases(n_pairs=10)
-    assert not th.check_threshold_brute_force(lambda m, a_: m, th.tl1_penalty, pairs, "gate mu").passed
+    assert not th.verify_threshold_brute_force(lambda m, a_: m, th.tl1_penalty, pairs, "gate mu").passed
     extra = [(m * (1 + 1e-3), m, a_) for m, a_ in pairs]  # just above mu, below the true threshold
-    assert not th.check_prox_brute_force(wrong, th.tl1_penalty, cases + extra, "gate mu").passed
+    assert not th.verify_prox_brute_force(wrong, th.tl1_penalty, cases + extra, "gate mu").passed
 
 
 def test_mutation_tl1_lambda_in_phi():
@@ -170,15 +170,15 @@ def test_mutation_tl1_lambda_in_phi():
     g = th.tl1_shrink_expr()
     (phi_arg,) = g.atoms(sp.acos)
     wrong_g = g.subs(phi_arg, sp.acos(phi_arg.args[0].subs(mu, lam)))
-    assert not th.check_tl1_root_symbolic(wrong_g).passed
+    assert not th.verify_tl1_root_symbolic(wrong_g).passed
     _, cases = th._tl1_cases(n_pairs=6)
     kept = [c for c in cases if c[0] > float(th.tl1_threshold(c[1], c[2])) * 1.01]
-    assert not th.check_tl1_root_numeric(wrong_g, kept, extra={lam: 4 * mu}).passed
+    assert not th.verify_tl1_root_numeric(wrong_g, kept, extra={lam: 4 * mu}).passed
     f_wrong = sp.lambdify((th.x, mu, a), wrong_g.subs(lam, 4 * mu), "numpy")
     wrong = th.make_tl1_prox(f_wrong, th.tl1_threshold)
-    assert not th.check_prox_brute_force(wrong, th.tl1_penalty, kept, "lambda in phi").passed
+    assert not th.verify_prox_brute_force(wrong, th.tl1_penalty, kept, "lambda in phi").passed
     # and the correct root passes the same symbolic check
-    assert th.check_tl1_root_symbolic(g).passed
+    assert th.verify_tl1_root_symbolic(g).passed
 
 
 def test_mutation_tl1_wrong_thresholds():
@@ -190,7 +190,7 @@ def test_mutation_tl1_wrong_thresholds():
     ok_sup = sp.lambdify((mu, a), t_sup, "numpy")
     crit = sp.lambdify(a, mu_c, "numpy")
     sel = lambda fs, fp: lambda m, a_: fs(m, a_) if m <= crit(a_) else fp(m, a_)  # noqa: E731
-    assert not th.check_threshold_brute_force(sel(ok_sub, wrong_sup), th.tl1_penalty, pairs, "wrong sup").passed
-    assert not th.check_threshold_brute_force(sel(wrong_sub, ok_sup), th.tl1_penalty, pairs, "wrong sub").passed
+    assert not th.verify_threshold_brute_force(sel(ok_sub, wrong_sup), th.tl1_penalty, pairs, "wrong sup").passed
+    assert not th.verify_threshold_brute_force(sel(wrong_sub, ok_sup), th.tl1_penalty, pairs, "wrong sub").passed
     # using the subcritical threshold in the supercritical regime (no regime switch) also fails
-    assert not th.check_threshold_brute_force(ok_sub, th.tl1_penalty, pairs, "no regime switch").passed
+    assert not th.verify_threshold_brute_force(ok_sub, th.tl1_penalty, pairs, "no regime switch").passed

@@ -17,15 +17,16 @@ Everything is derived with SymPy from the Gaussian integrals in polar coordinate
 * its inner product with the true gradient, ``c sin t/(k pi |w|) > 0`` on ``(0, pi)``; the angle between the two is
   ``t/2``.
 
-The fixed points of the split iteration are in :mod:`theory.binary_limits`.
+The fixed points of the split iteration, and the predictor of its limit
+(:func:`theory.binary_limits.predicted_binary_limit`), are in :mod:`theory.binary_limits`, which builds on this module
+(this module imports nothing from it).
 
 Public API
 ----------
 SymPy: :func:`moments_exprs`, :func:`loss_expr`, :func:`true_gradient_coefficients`,
 :func:`coarse_gradient_coefficients`, :func:`correlation_exprs`, :func:`coarse_constant`.
 NumPy: :func:`network`, :func:`sample_loss`, :func:`sampled_coarse_gradient`, :func:`expected_coarse_gradient`,
-:func:`true_gradient`, :func:`population_loss`, :func:`predicted_binary_limit` (re-exported from
-:mod:`theory.binary_limits`).
+:func:`true_gradient`, :func:`population_loss`.
 Verifications (take the candidate, can fail): ``verify_*``. Derivations: :func:`derive_binary_moments`,
 :func:`derive_binary_loss`, :func:`derive_coarse_gradient`, :func:`derive_coarse_gradient_correlation`.
 """
@@ -40,7 +41,7 @@ import sympy as sp
 
 from .record import Check, Derivation
 from .symbols import k, ns, nw, theta
-from .verify import monte_carlo_agrees, symbolic_zero
+from .verify import verify_monte_carlo, verify_symbolic_zero
 
 _K = k  # the SymPy symbol, under a name that public functions' parameter ``k`` does not shadow
 
@@ -339,14 +340,6 @@ def true_gradient(w: np.ndarray, w_star: np.ndarray, k: int) -> np.ndarray:
     return float(fq(*args)) * w - float(fs(*args)) * w_star
 
 
-def predicted_binary_limit(w_star: np.ndarray, k: int, penalty: str, lam: float, beta: float, *,
-                           a: float | None = None, ste: str = "relu", prefer_kept: bool = True) -> dict:
-    """See :func:`theory.binary_limits.predicted_binary_limit` (re-exported here)."""
-    from .binary_limits import predicted_binary_limit as impl
-
-    return impl(w_star, k, penalty, lam, beta, a=a, ste=ste, prefer_kept=prefer_kept)
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # Verifications: each takes the candidate and can fail.
 # ----------------------------------------------------------------------------------------------------------------
@@ -371,13 +364,13 @@ def verify_moments_mc(same_patch: sp.Expr, mean: sp.Expr, independent: sp.Expr, 
     for t in ANGLES:
         u, v = _rotated_pair(t, dim, rng, rng.uniform(0.3, 3), rng.uniform(0.3, 3))
         x = rng.standard_normal((n_samples, dim))
-        checks.append(monte_carlo_agrees(((x @ u > 0) & (x @ v > 0)).astype(float), float(f(t)), f"t={t:.3f}",
+        checks.append(verify_monte_carlo(((x @ u > 0) & (x @ v > 0)).astype(float), float(f(t)), f"t={t:.3f}",
                                          n_se=n_se))
     x = rng.standard_normal((n_samples, dim))
     y = rng.standard_normal((n_samples, dim))
     u, v = _rotated_pair(0.7, dim, rng, 2.0, 0.5)
-    checks.append(monte_carlo_agrees((x @ u > 0).astype(float), float(mean), "mean", n_se=n_se))
-    checks.append(monte_carlo_agrees(((x @ u > 0) & (y @ v > 0)).astype(float), float(independent),
+    checks.append(verify_monte_carlo((x @ u > 0).astype(float), float(mean), "mean", n_se=n_se))
+    checks.append(verify_monte_carlo(((x @ u > 0) & (y @ v > 0)).astype(float), float(independent),
                                      "independent patches", n_se=n_se))
     return _combine(checks, "monte-carlo", f"E[sigma(u.x) sigma(v.x)] at {len(ANGLES)} angles, E[sigma], and the "
                     f"independent-patch term vs Monte Carlo (d={dim})")
@@ -390,12 +383,12 @@ def verify_same_patch_orthant(same_patch: sp.Expr) -> Check:
     """
     sheppard = sp.Rational(1, 4) + sp.asin(sp.cos(theta)) / (2 * sp.pi)
     pts = [{theta: sp.Rational(n, 7) * sp.pi} for n in range(8)]
-    return symbolic_zero(same_patch - sheppard, "same-patch moment vs Sheppard's orthant formula",
-                         numeric_points=pts)
+    return verify_symbolic_zero(same_patch - sheppard, "same-patch moment vs Sheppard's orthant formula",
+                                numeric_points=pts)
 
 
-def _vector_mc(samples: np.ndarray, value: np.ndarray, label: str, n_se: float) -> list[Check]:
-    return [monte_carlo_agrees(samples[:, c], float(value[c]), f"{label}[{c}]", n_se=n_se)
+def _verify_vector_mc(samples: np.ndarray, value: np.ndarray, label: str, n_se: float) -> list[Check]:
+    return [verify_monte_carlo(samples[:, c], float(value[c]), f"{label}[{c}]", n_se=n_se)
             for c in range(samples.shape[1])]
 
 
@@ -411,9 +404,9 @@ def verify_wedge_vector_mc(alpha: sp.Expr, gamma: sp.Expr, half: sp.Expr, *, dim
         u, v = _rotated_pair(t, dim, rng)
         x = rng.standard_normal((n_samples, dim))
         ind = ((x @ u > 0) & (x @ v > 0))[:, None]
-        checks += _vector_mc(x * ind, float(fa(t)) * u + float(fg(t)) * v, f"wedge t={t:.2f}", n_se)
+        checks += _verify_vector_mc(x * ind, float(fa(t)) * u + float(fg(t)) * v, f"wedge t={t:.2f}", n_se)
     x = rng.standard_normal((n_samples, dim))
-    checks += _vector_mc(x * (x @ u > 0)[:, None], float(half) * u, "half-space", n_se)
+    checks += _verify_vector_mc(x * (x @ u > 0)[:, None], float(half) * u, "half-space", n_se)
     return _combine(checks, "monte-carlo", f"vector moments E[x 1{{u.x>0}} 1{{v.x>0}}], E[x 1{{u.x>0}}] vs Monte Carlo "
                     f"(d={dim}, each component within {n_se} s.e.)")
 
@@ -437,7 +430,7 @@ def verify_binary_loss_mc(candidate: sp.Expr, *, cases: Sequence[tuple[int, int,
         w, w_star = _case_vectors(k_val, dim, t, rng)
         z = rng.standard_normal((n_samples, k_val, dim))
         val = float(f(np.linalg.norm(w), np.linalg.norm(w_star), t, k_val))
-        checks.append(monte_carlo_agrees(sample_loss(z, w, w_star), val, f"(k,d,t)=({k_val},{dim},{t})", n_se=n_se))
+        checks.append(verify_monte_carlo(sample_loss(z, w, w_star), val, f"(k,d,t)=({k_val},{dim},{t})", n_se=n_se))
     return _combine(checks, "monte-carlo", f"l(w) vs Monte Carlo of the binarized network, {len(cases)} cases")
 
 
@@ -524,8 +517,8 @@ def verify_coarse_gradient_mc(a_candidate: sp.Expr, b_candidate: sp.Expr, ste: s
         w, w_star = _case_vectors(k_val, dim, t, rng)
         z = rng.standard_normal((n_samples, k_val, dim))
         value = float(fa(k_val)) * w / np.linalg.norm(w) - float(fb(k_val)) * w_star / np.linalg.norm(w_star)
-        checks += _vector_mc(sampled_coarse_gradient(z, w, w_star, ste), value, f"(k,d,t)=({k_val},{dim},{t})",
-                             n_se)
+        checks += _verify_vector_mc(sampled_coarse_gradient(z, w, w_star, ste), value, f"(k,d,t)=({k_val},{dim},{t})",
+                                    n_se)
     return _combine(checks, "monte-carlo", f"expected coarse gradient ({ste} STE) vs Monte Carlo, {len(cases)} "
                     f"cases, every component within {n_se} s.e.")
 
@@ -542,7 +535,7 @@ def verify_inner_product_mc(inner_candidate: sp.Expr, ste: str, *, cases: Sequen
         z = rng.standard_normal((n_samples, k_val, dim))
         samples = sampled_coarse_gradient(z, w, w_star, ste) @ true_gradient(w, w_star, k_val)
         val = float(f(np.linalg.norm(w), np.linalg.norm(w_star), t, k_val))
-        checks.append(monte_carlo_agrees(samples, val, f"(k,d,t)=({k_val},{dim},{t})", n_se=n_se))
+        checks.append(verify_monte_carlo(samples, val, f"(k,d,t)=({k_val},{dim},{t})", n_se=n_se))
     return _combine(checks, "monte-carlo", f"<grad l, coarse gradient> ({ste} STE) vs Monte Carlo")
 
 
@@ -579,9 +572,10 @@ def derive_binary_moments() -> Derivation:
     checks = (
         verify_moments_mc(m["same_patch"], m["mean"], m["independent_patch"]),
         verify_same_patch_orthant(m["same_patch"]),
-        symbolic_zero(m["same_patch"].subs(theta, 0) - m["mean"], "t = 0: E[sigma(u.x)^2] = E[sigma(u.x)] = 1/2"),
+        verify_symbolic_zero(m["same_patch"].subs(theta, 0) - m["mean"],
+                             "t = 0: E[sigma(u.x)^2] = E[sigma(u.x)] = 1/2"),
         verify_wedge_vector_mc(m["wedge_u_coef"], m["wedge_v_coef"], m["half_space_vector"]),
-        symbolic_zero(m["half_space_vector_perp"], "E[x 1{u.x>0}] has no component orthogonal to u"),
+        verify_symbolic_zero(m["half_space_vector_perp"], "E[x 1{u.x>0}] has no component orthogonal to u"),
     )
     statement = {k_: m[k_] for k_ in ("mean", "same_patch", "independent_patch", "half_space_vector",
                                       "wedge_u_coef", "wedge_v_coef")}
@@ -608,9 +602,9 @@ def derive_binary_loss() -> Derivation:
     checks = (
         verify_pair_counting(st["E_ws"]),
         verify_binary_loss_mc(st["loss"]),
-        symbolic_zero(st["loss"] - theta / (k * sp.pi), "derived l equals t/(k pi)"),
+        verify_symbolic_zero(st["loss"] - theta / (k * sp.pi), "derived l equals t/(k pi)"),
         verify_gradient_fd(q_b, s_b),
-        symbolic_zero(q_b * nw**2 - s_b * nw * ns * sp.cos(theta), "<grad l, w> = q|w|^2 - s|w||w*|cos t = 0"),
+        verify_symbolic_zero(q_b * nw**2 - s_b * nw * ns * sp.cos(theta), "<grad l, w> = q|w|^2 - s|w||w*|cos t = 0"),
         verify_sample_gradient_vanishes(lambda v: (v > 0).astype(float)),
     )
     statement = {"loss": st["loss"], "E_f_w_f_wstar": st["E_ws"], "q_b": q_b, "s_b": s_b,
@@ -641,11 +635,11 @@ def derive_coarse_gradient() -> Derivation:
     for ste in STES:
         a_c, b_c = coarse_gradient_coefficients(ste)
         checks.append(verify_coarse_gradient_mc(a_c, b_c, ste))
-        checks.append(symbolic_zero(a_c - b_c, f"{ste} STE: the coefficients of w_hat and w*_hat are equal"))
+        checks.append(verify_symbolic_zero(a_c - b_c, f"{ste} STE: the coefficients of w_hat and w*_hat are equal"))
         statement[f"A_{ste}"] = a_c
         statement[f"B_{ste}"] = b_c
-    checks.append(symbolic_zero(coarse_gradient_coefficients("relu")[0] - 1 / (k * sp.sqrt(2 * sp.pi)),
-                                "c_relu = 1/(k sqrt(2 pi)) (THEORY s.6's c at |v|^2 = 1/k, times 2)"))
+    checks.append(verify_symbolic_zero(coarse_gradient_coefficients("relu")[0] - 1 / (k * sp.sqrt(2 * sp.pi)),
+                                       "c_relu = 1/(k sqrt(2 pi)) (THEORY s.6's c at |v|^2 = 1/k, times 2)"))
     return Derivation("coarse_gradient", "Expected coarse gradient (ReLU and identity straight-through estimators)",
                       statement, tuple(checks), _COARSE_LATEX, (LOSS_CONVENTION, ACTIVATION, STE_CONVENTION))
 
@@ -672,11 +666,11 @@ def derive_coarse_gradient_correlation() -> Derivation:
         pts = [{nw: sp.Rational(3, 2), ns: sp.Rational(1, 2), k: 3, theta: sp.Rational(n, 5) * sp.pi}
                for n in range(1, 5)]
         checks += [
-            symbolic_zero(e["inner"] - c_expr * sp.sin(theta) / (k * sp.pi * nw),
-                          f"{ste}: <grad l, E g> = c sin t/(k pi |w|)"),
-            symbolic_zero(cos_angle - sp.cos(theta / 2), f"{ste}: cos angle(grad l, E g) = cos(t/2) on (0, pi)",
-                          numeric_points=pts),
-            symbolic_zero(e["radial"] - c_expr * nw * (1 - sp.cos(theta)), f"{ste}: <E g, w> = c|w|(1 - cos t)"),
+            verify_symbolic_zero(e["inner"] - c_expr * sp.sin(theta) / (k * sp.pi * nw),
+                                 f"{ste}: <grad l, E g> = c sin t/(k pi |w|)"),
+            verify_symbolic_zero(cos_angle - sp.cos(theta / 2), f"{ste}: cos angle(grad l, E g) = cos(t/2) on (0, pi)",
+                                 numeric_points=pts),
+            verify_symbolic_zero(e["radial"] - c_expr * nw * (1 - sp.cos(theta)), f"{ste}: <E g, w> = c|w|(1 - cos t)"),
             verify_positive_on_open_interval(e["inner"]),
             verify_inner_product_mc(e["inner"], ste),
         ]

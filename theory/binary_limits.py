@@ -55,7 +55,7 @@ from scipy import optimize
 from . import fixed_points as fp
 from .binary import coarse_constant
 from .record import Check, Derivation
-from .verify import symbolic_zero
+from .verify import verify_symbolic_zero
 
 PENALTIES = ("l1", "l0", "tl1")
 NORMALIZATION = ("normalize=True: after each w-update w <- w/|w|, then u <- prox(w) of the unit w "
@@ -200,7 +200,7 @@ def iterate_split(w_star: np.ndarray, k: int, penalty: str, lam: float, beta: fl
     return w, u, max_iter
 
 
-def _branches(penalty: str, e: np.ndarray, c: float, lam: float, beta: float, a: float | None):
+def _branches(e: np.ndarray, c: float, penalty: str, lam: float, beta: float, a: float | None):
     """q -> (w_kept_or_zeroed, u, kept_ok), (w_zeroed_pref, zeroed_ok): both branches per coordinate at (s=c, q)."""
     cmap = fp._coordinate_map(penalty, fp._candidate(penalty), float(lam), float(beta), a)
     ones, zeros = np.ones(e.shape, dtype=bool), np.zeros(e.shape, dtype=bool)
@@ -267,7 +267,7 @@ def predicted_binary_limit(w_star: np.ndarray, k: int, penalty: str, lam: float,
         raise ValueError(f"a must be finite and > 0 for the TL1 penalty, got {a!r}")
     c = coarse_constant(k, ste)  # validates k and ste
     e = w_star / np.linalg.norm(w_star)
-    at = _branches(penalty, e, c, lam, beta, a)
+    at = _branches(e, c, penalty, lam, beta, a)
     nz = np.flatnonzero(e)
     order = nz[np.argsort(-np.abs(e[nz]), kind="stable")]
     if kept_mask is not None:
@@ -474,8 +474,8 @@ def verify_l0_ray(*, w_star: Sequence[float] = (1.0, -0.8, 0.5, 0.25, -0.1, 0.0)
                  f" vs gamma = {gamma:.4f}")
 
 
-def verify_no_nonzero_fixed_point(penalty: str, *, w_star: Sequence[float] = (1.0, -0.8, 0.5, 0.25, -0.1, 0.0),
-                                  k: int = 4, lam: float = 0.01, beta: float = 1.0, a: float = 0.5,
+def verify_no_nonzero_fixed_point(*, w_star: Sequence[float] = (1.0, -0.8, 0.5, 0.25, -0.1, 0.0), k: int = 4,
+                                  penalty: str, lam: float = 0.01, beta: float = 1.0, a: float = 0.5,
                                   n_starts: int = 4, seed: int = 33) -> Check:
     """Without normalization: from starts at several scales (including n e, n large) the norm falls below
     2 eta c/(2 - eta beta) + lam/beta: no nonzero fixed point holds the iterate (l1, TL1)."""
@@ -751,31 +751,33 @@ def derive_binary_split_collapse() -> Derivation:
     un = unnormalized_fixed_point_exprs()
     branches = _normalized_steps()
     checks = (
-        symbolic_zero(un["w_fixed"] - un["relu_form"], "unnormalized fixed point c(w/n - e) + beta(w - u) = 0 is the "
-                      "ReLU-case stationarity equation at s = c, q = c/n (n = |w|), w* -> e"),
+        verify_symbolic_zero(un["w_fixed"] - un["relu_form"], "unnormalized fixed point c(w/n - e) + beta(w - u) = 0 "
+                             "is the ReLU-case stationarity equation at s = c, q = c/n (n = |w|), w* -> e"),
         verify_unnormalized_shrink(branches, un["q"]),
-        symbolic_zero(un["v_kept_l0"] - e_i, "l0 kept coordinate without normalization: v_i = w_i/n = e_i (no "
-                      "shrink: the ray n e)"),
-        symbolic_zero(img[0] - r_ * ct, "period-2 orbit: first component of F(w_1) equals that of the mirror image",
-                      numeric_points=pts),
-        symbolic_zero(img[1] + r_ * st, "period-2 orbit: second component of F(w_1) is minus that of w_1",
-                      numeric_points=pts),
-        symbolic_zero(mono["det"] - (1 - eta * beta) ** 2, "orbit monodromy: det M = (1 - eta beta)^2",
-                      numeric_points=pts),
-        symbolic_zero(mono["trace"] - (2 - 2 * a_ + a_**2 * (a_**2 / 2 - 1) ** 2), "orbit monodromy: tr M = 2 - 2a "
-                      "+ a^2 (a^2/2 - 1)^2, a = 2 - eta beta", numeric_points=pts),
+        verify_symbolic_zero(un["v_kept_l0"] - e_i, "l0 kept coordinate without normalization: v_i = w_i/n = e_i (no "
+                             "shrink: the ray n e)"),
+        verify_symbolic_zero(img[0] - r_ * ct, "period-2 orbit: first component of F(w_1) equals that of the mirror "
+                             "image", numeric_points=pts),
+        verify_symbolic_zero(img[1] + r_ * st, "period-2 orbit: second component of F(w_1) is minus that of w_1",
+                             numeric_points=pts),
+        verify_symbolic_zero(mono["det"] - (1 - eta * beta) ** 2, "orbit monodromy: det M = (1 - eta beta)^2",
+                             numeric_points=pts),
+        verify_symbolic_zero(mono["trace"] - (2 - 2 * a_ + a_**2 * (a_**2 / 2 - 1) ** 2),
+                             "orbit monodromy: tr M = 2 - 2a + a^2 (a^2/2 - 1)^2, a = 2 - eta beta",
+                             numeric_points=pts),
         Check("symbolic", "Jury conditions for 1 < a < 2 (0 < eta beta < 1): 1 - det = a(2 - a) > 0, 1 + det - tr = "
               "a^2 (1 - (a^2/2 - 1)^2) > 0, 1 + det + tr = (2 - a)^2 + a^2 (a^2/2 - 1)^2 > 0",
               jury_ok, f"factored: {jury_forms}"),
-        symbolic_zero(ray_img - mono["radial"] * n_sym, "ray: F(n e) = (1 - eta beta) n e (u = 0, w_hat = e)"),
-        symbolic_zero(perp_deriv - mono["perp"], "ray: perpendicular multiplier d/d delta of F(n e + delta p).p at "
-                      "delta = 0 is 1 - eta beta - eta c/n"),
-        symbolic_zero(mono["perp"].subs(n_sym, cyc["radius"] / (1 + h_)) + 1 + (2 - eta * beta) * h_,
-                      "ray: at n = radius/(1 + h) the perpendicular multiplier is -1 - (2 - eta beta) h < -1 (h > 0)"),
+        verify_symbolic_zero(ray_img - mono["radial"] * n_sym, "ray: F(n e) = (1 - eta beta) n e (u = 0, w_hat = e)"),
+        verify_symbolic_zero(perp_deriv - mono["perp"], "ray: perpendicular multiplier d/d delta of F(n e + delta p).p "
+                             "at delta = 0 is 1 - eta beta - eta c/n"),
+        verify_symbolic_zero(mono["perp"].subs(n_sym, cyc["radius"] / (1 + h_)) + 1 + (2 - eta * beta) * h_,
+                             "ray: at n = radius/(1 + h) the perpendicular multiplier is -1 - (2 - eta beta) h < -1 "
+                             "(h > 0)"),
         verify_two_cycle(cyc["radius"], cyc["cos_t"]),
         verify_ray_collapse(cyc["radius"], cyc["cos_t"]),
-        verify_no_nonzero_fixed_point("l1"),
-        verify_no_nonzero_fixed_point("tl1"),
+        verify_no_nonzero_fixed_point(penalty="l1"),
+        verify_no_nonzero_fixed_point(penalty="tl1"),
         verify_l0_ray(),
     )
     statement = {"q_unnormalized": un["q"], "v_kept_l1": un["v_kept_l1"], "v_zeroed": un["v_zeroed"],
@@ -808,11 +810,11 @@ def derive_binary_split_fixed_points() -> Derivation:
     r_p, tau = st["r_prime"], st["tau"]
     soft = [(st["u_kept_l1"] - sg * r_p * (x - tau)).subs(e_i, sg * x) for sg in (1, -1)]
     checks = [
-        symbolic_zero(st["w_fixed"] - st["relu_form"], "normalized fixed point (c - kappa + beta) w = c e + beta u is "
-                      "the ReLU-case stationarity equation at s = c, q = c - kappa, w* -> e"),
-        symbolic_zero(st["mu_bar"] - r_p * tau, "mu_bar = r' tau with tau = lam/c + lam/(beta r') (THEORY s.6)"),
-        fp._all_zero([sp.simplify(e_.subs(fp.s, c_sym)) for e_ in soft],
-                     "l1 kept coordinate: u = r' sign(e_i)(|e_i| - tau), i.e. u_bar = r' soft(e, tau)"),
+        verify_symbolic_zero(st["w_fixed"] - st["relu_form"], "normalized fixed point (c - kappa + beta) w = c e "
+                             "+ beta u is the ReLU-case stationarity equation at s = c, q = c - kappa, w* -> e"),
+        verify_symbolic_zero(st["mu_bar"] - r_p * tau, "mu_bar = r' tau with tau = lam/c + lam/(beta r') (THEORY s.6)"),
+        fp._verify_all_zero([sp.simplify(e_.subs(fp.s, c_sym)) for e_ in soft],
+                            "l1 kept coordinate: u = r' sign(e_i)(|e_i| - tau), i.e. u_bar = r' soft(e, tau)"),
         verify_coordinate_contraction(st),
         verify_l0_all_kept(st["w_kept_l0"], st["u_kept_l0"], r_p),
         verify_normalized_limit(predicted_binary_limit),

@@ -24,7 +24,7 @@ import sympy as sp
 from .loss import LOSS_CONVENTION, gradient_coefficients, loss_at_vectors, loss_expr
 from .record import Check, Derivation
 from .symbols import k, ns, nw, theta
-from .verify import symbolic_zero
+from .verify import verify_symbolic_zero
 
 _eps = sp.Symbol("epsilon", positive=True)
 _c = sp.Symbol("c", positive=True)
@@ -143,9 +143,9 @@ def verify_global_minimum(
     l on |w|/|w*| in [0, 3] x t in [0, pi] (``n_grid`` points each, |w*| = 1) must have minimum >= -1e-14 attained
     at the grid point (1, 0). The gradient at w* is (q - s) w* with q, s from the candidate loss by the chain rule.
     """
-    at_teacher = symbolic_zero(loss_candidate.subs({nw: ns, theta: 0}), "l(w*)")
+    at_teacher = verify_symbolic_zero(loss_candidate.subs({nw: ns, theta: 0}), "l(w*)")
     l_nw = sp.diff(loss_candidate, nw).subs({nw: ns, theta: 0})
-    grad_zero = symbolic_zero(l_nw, "d l/d|w| at w*")
+    grad_zero = verify_symbolic_zero(l_nw, "d l/d|w| at w*")
     # d l/d t is zero at t = 0 for any smooth function of cos t; the radial derivative is the one that can fail.
     f = sp.lambdify((nw, ns, theta, k), loss_candidate, "numpy")
     r = np.linspace(0.0, 3.0, n_grid)
@@ -204,8 +204,8 @@ def verify_h_nonnegative(*, n_theta: int = 2001) -> Check:
     """
     steps = _origin_steps()
     h, dh = steps["h"], steps["dh"]
-    end = symbolic_zero(h.subs(theta, sp.pi), "h(pi)")
-    deriv = symbolic_zero(dh + (sp.pi - theta) * sp.sin(theta), "h'(t) + (pi - t) sin t")
+    end = verify_symbolic_zero(h.subs(theta, sp.pi), "h(pi)")
+    deriv = verify_symbolic_zero(dh + (sp.pi - theta) * sp.sin(theta), "h'(t) + (pi - t) sin t")
     t = np.linspace(0.0, np.pi, n_theta)
     hmin = float(np.min(sp.lambdify(theta, h, "numpy")(t)))
     ok = end.passed and deriv.passed and hmin >= -1e-15
@@ -349,23 +349,23 @@ def derive_critical_points() -> Derivation:
     h = origin["h"]
     checks = (
         verify_global_minimum(loss),
-        symbolic_zero((q - s).subs({nw: ns, theta: 0}), "gradient at w*: q - s = 0 at |w| = |w*|, t = 0"),
+        verify_symbolic_zero((q - s).subs({nw: ns, theta: 0}), "gradient at w*: q - s = 0 at |w| = |w*|, t = 0"),
         verify_h_nonnegative(),
-        symbolic_zero(origin["leading_coefficient"] + ns * (k * h + k**2 - k) / (sp.pi * k**2),
-                      "leading O(eps) coefficient of l(eps v) - l(0) equals -|w*|(k h(t) + k^2 - k)/(pi k^2)"),
+        verify_symbolic_zero(origin["leading_coefficient"] + ns * (k * h + k**2 - k) / (sp.pi * k**2),
+                             "leading O(eps) coefficient of l(eps v) - l(0) equals -|w*|(k h(t) + k^2 - k)/(pi k^2)"),
         verify_origin_local_max(loss),
-        symbolic_zero(c - (k**2 - k) / (k**2 + (sp.pi - 1) * k),
-                      "solved saddle scale equals (k^2-k)/(k^2+(pi-1)k)"),
-        symbolic_zero(saddle["s_at_pi"], "s = 0 at t = pi, so grad l = q w on the ray opposite w*"),
-        symbolic_zero(saddle["curvature_along_ray"] - (k + (k**2 - k) / sp.pi) / k**2,
-                      "curvature along the ray at t = pi is (k + (k^2-k)/pi)/k^2 > 0"),
-        symbolic_zero(saddle["rotation_series"] + c * ns**2 * _eps**3 / (3 * sp.pi * k),
-                      "rotating toward w* by eps: l - l_saddle = -c|w*|^2 eps^3/(3 pi k) + O(eps^4)"),
+        verify_symbolic_zero(c - (k**2 - k) / (k**2 + (sp.pi - 1) * k),
+                             "solved saddle scale equals (k^2-k)/(k^2+(pi-1)k)"),
+        verify_symbolic_zero(saddle["s_at_pi"], "s = 0 at t = pi, so grad l = q w on the ray opposite w*"),
+        verify_symbolic_zero(saddle["curvature_along_ray"] - (k + (k**2 - k) / sp.pi) / k**2,
+                             "curvature along the ray at t = pi is (k + (k^2-k)/pi)/k^2 > 0"),
+        verify_symbolic_zero(saddle["rotation_series"] + c * ns**2 * _eps**3 / (3 * sp.pi * k),
+                             "rotating toward w* by eps: l - l_saddle = -c|w*|^2 eps^3/(3 pi k) + O(eps^4)"),
         verify_saddle(c),
-        symbolic_zero(hess["order0"] + hess["order1"], "l(w* + eps v) has no O(1) or O(eps) term"),
-        symbolic_zero(lam_perp - 1 / k, "Hessian eigenvalue orthogonal to w* is 1/k"),
-        symbolic_zero(lam_par - (k + (k**2 - k) / sp.pi) / k**2,
-                      "Hessian eigenvalue along w* is (k + (k^2-k)/pi)/k^2"),
+        verify_symbolic_zero(hess["order0"] + hess["order1"], "l(w* + eps v) has no O(1) or O(eps) term"),
+        verify_symbolic_zero(lam_perp - 1 / k, "Hessian eigenvalue orthogonal to w* is 1/k"),
+        verify_symbolic_zero(lam_par - (k + (k**2 - k) / sp.pi) / k**2,
+                             "Hessian eigenvalue along w* is (k + (k^2-k)/pi)/k^2"),
         Check("symbolic", "Hessian (d=3) is diagonal with eigenvalues {lambda_par: 1, lambda_perp: 2}",
               hess["hessian"].is_diagonal() and hess["eigenvalues"].get(sp.simplify(lam_perp)) == 2,
               f"H = {hess['hessian'].tolist()}, eigenvalues {hess['eigenvalues']}"),

@@ -1,4 +1,7 @@
-"""First-order expansion of the l1 RVSM limit in lambda (THEORY.md section 5; derivation 8 of issue 2).
+"""First-order expansion of the l1 RVSM limit in lambda (THEORY.md section 5).
+
+Derived here: the first-order term of the l1 limit in lambda, with the lambda-derivative of r = s/q (the naive
+``prox_{lam (k + 1/beta)}(w*)`` leaves it out), and a remainder of order lambda^2.
 
 At ``lam = 0`` the limit is ``w_bar = u_bar = w*`` with ``t_bar = 0`` and ``s = q = 1/k``. For small ``lam >= 0`` every
 coordinate on the support of ``w*`` is kept, so by the l1 limit map (:mod:`theory.fixed_points`)
@@ -30,7 +33,7 @@ import sympy as sp
 from . import fixed_points as fpm
 from .record import Check, Derivation
 from .symbols import k, lam, ns, nw, theta
-from .verify import numeric_agrees, symbolic_zero
+from .verify import verify_numeric, verify_symbolic_zero
 
 __all__ = [
     "derive_small_lambda_expansion",
@@ -176,7 +179,7 @@ def _instance_w_star(inst: dict) -> np.ndarray:
 
 
 def _exact_u(w_star: np.ndarray, k_: int, lam_: float, beta_: float) -> np.ndarray:
-    sol = fpm.predicted_limit(w_star, k_, lam_, beta_, "l1")
+    sol = fpm.predicted_limit(w_star, k_, "l1", lam_, beta_)
     if not sol["consistent"] or sol["residual"] > 1e-13 or not np.all(sol["kept"] == (w_star != 0)):
         raise RuntimeError(f"exact l1 fixed point not resolved at lam={lam_} (residual {sol['residual']:.2e})")
     return sol["u"]
@@ -212,7 +215,7 @@ def verify_first_order_direction(direction: Callable[[np.ndarray, int, float], n
                  f"(log-log slopes within {slope_tol})", ok, "; ".join(details))
 
 
-def _fd_derivatives_check(ex: dict) -> Check:
+def _verify_derivatives_fd(ex: dict) -> Check:
     """s'(0), q'(0), r'(0) against one-sided difference quotients of the exact solution at small lam."""
     f = {key: sp.lambdify((k, ns, L1, m), ex[key].subs(p_perp, sp.sqrt(m - L1**2 / ns**2)), "numpy")
          for key in ("s1", "q1", "r1")}
@@ -221,12 +224,12 @@ def _fd_derivatives_check(ex: dict) -> Check:
     for inst in _INSTANCES:
         w_star = _instance_w_star(inst)
         k_, beta_ = inst["k"], inst["beta"]
-        sol = fpm.predicted_limit(w_star, k_, lam_, beta_, "l1")
+        sol = fpm.predicted_limit(w_star, k_, "l1", lam_, beta_)
         pt = (k_, float(np.linalg.norm(w_star)), float(np.abs(w_star).sum()), int(np.count_nonzero(w_star)))
         refs[pt] = {"s1": (sol["s"] - 1 / k_) / lam_, "q1": (sol["q"] - 1 / k_) / lam_,
                     "r1": (sol["s"] / sol["q"] - 1) / lam_}
         points.append(pt)
-    checks = [numeric_agrees(lambda *p, key=key: f[key](*p), lambda *p, key=key: refs[p][key], points,
+    checks = [verify_numeric(lambda *p, key=key: f[key](*p), lambda *p, key=key: refs[p][key], points,
                              f"{key} vs difference quotient", method="finite-difference", rtol=1e-4, atol=1e-6)
               for key in ("s1", "q1", "r1")]
     return Check("finite-difference", "s'(0), q'(0), r'(0) agree with (x(lam) - x(0))/lam of the exact fixed point at "
@@ -246,19 +249,20 @@ def derive_small_lambda_expansion() -> Derivation:
         vn = naive_first_order_direction(w_star, inst["k"], inst["beta"])
         naive_ratio.append(float(np.linalg.norm(v - vn) / np.linalg.norm(v)))
     checks = [
-        symbolic_zero(red["kept_form"], "kept branch of the l1 map: w_i = r w*_i - (lam/q) sign(w*_i)"),
-        symbolic_zero(red["pythagoras"], "reduction: |w|^2 = par^2 + perp^2 with par = w.e, perp = (lam/q)|sigma_perp|,"
-                      " |sigma_perp|^2 = m - |w*|_1^2/|w*|^2 (w depends on w* via |w*|, |w*|_1, m only)"),
-        symbolic_zero(sp.Add(*[sp.Abs(b) for b in ex["_base"]]), "lam = 0: s = q = 1/k solves the fixed-point "
-                      "equations at (|w|, t) = (|w*|, 0)"),
+        verify_symbolic_zero(red["kept_form"], "kept branch of the l1 map: w_i = r w*_i - (lam/q) sign(w*_i)"),
+        verify_symbolic_zero(red["pythagoras"], "reduction: |w|^2 = par^2 + perp^2 with par = w.e, "
+                             "perp = (lam/q)|sigma_perp|, |sigma_perp|^2 = m - |w*|_1^2/|w*|^2 (w depends on w* via "
+                             "|w*|, |w*|_1, m only)"),
+        verify_symbolic_zero(sp.Add(*[sp.Abs(b) for b in ex["_base"]]), "lam = 0: s = q = 1/k solves the fixed-point "
+                             "equations at (|w|, t) = (|w*|, 0)"),
         Check("symbolic", "the linear system for (s'(0), q'(0)) is non-singular", ex["_det"] != 0,
               f"determinant {ex['_det']}"),
-        _r1_numeric_reduction_check(),
+        _verify_reduction_numeric(),
         Check("symbolic", "r'(0) > 0 for every k >= 2 (so the naive prox_{lam(k + 1/beta)}(w*) is not first-order "
               "correct); r'(0) = 0 only for k = 1", bool(r1_k_ge_2.is_positive) and ex["r1"].subs(k, 1) == 0,
               f"r'(0) at k = j + 2: {r1_k_ge_2}; |v - v_naive|/|v| at the test instances: "
               + ", ".join(f"{x:.3f}" for x in naive_ratio)),
-        _fd_derivatives_check(ex),
+        _verify_derivatives_fd(ex),
         verify_first_order_direction(first_order_direction),
     ]
     latex = (
@@ -282,7 +286,7 @@ def derive_small_lambda_expansion() -> Derivation:
                       tuple(checks), latex, fpm.CONVENTIONS)
 
 
-def _r1_numeric_reduction_check() -> Check:
+def _verify_reduction_numeric() -> Check:
     """The reduced scalar formulas for |w| and w.w* agree with direct vector computation on random vectors."""
     red = _reduction()
     S, Q = red["S"], red["Q"]
@@ -300,7 +304,7 @@ def _r1_numeric_reduction_check() -> Check:
         pt = (S_, Q_, lam_, float(np.linalg.norm(w_star)), float(np.abs(w_star).sum()), int(np.count_nonzero(w_star)))
         direct[pt] = (float(np.linalg.norm(w)), float(np.linalg.norm(w - (w @ e) * e)))
         pts.append(pt)
-    c1 = numeric_agrees(f_norm, lambda *p: direct[p][0], pts, "|w|")
-    c2 = numeric_agrees(f_perp, lambda *p: direct[p][1], pts, "perp")
+    c1 = verify_numeric(f_norm, lambda *p: direct[p][0], pts, "|w|")
+    c2 = verify_numeric(f_perp, lambda *p: direct[p][1], pts, "perp")
     return Check("numeric", "reduced formulas for |w| and |w - (w.e)e| equal the vector computations (random w*)",
                  c1.passed and c2.passed, f"{c1.detail} | {c2.detail}")

@@ -1,4 +1,7 @@
-"""RVSM fixed-point equations and the coordinatewise limit map (THEORY.md section 5; derivation 6 of issue 2).
+"""RVSM fixed-point equations and the coordinatewise limit map (THEORY.md section 5).
+
+Derived here: the equations that hold at a limit of RVSM, and the limit map they give coordinate by coordinate for the
+l1, l0 and TL1 penalties, each verified symbolically, by a brute-force scan and against plain RVSM.
 
 At a limit ``(w_bar, u_bar)`` of the RVSM iteration
 
@@ -32,7 +35,7 @@ from scipy import optimize
 from .record import Check, Derivation
 from .symbols import a, beta, eta, k, lam, mu, nw, theta
 from .symbols import ns as ns_sym
-from .verify import symbolic_zero
+from .verify import verify_symbolic_zero
 
 __all__ = [
     "derive_fixed_point_equations",
@@ -426,9 +429,10 @@ def _norm_angle(w: np.ndarray, w_star: np.ndarray) -> tuple[float, float]:
     return float(np.hypot(par, perp)), float(np.arctan2(perp, par))
 
 
-def _rvsm_limit(w_star: np.ndarray, k_: int, lam_: float, beta_: float, prox: Callable, w0: np.ndarray,
-                eta_: float, max_iter: int = 100_000) -> tuple[np.ndarray, np.ndarray, int]:
-    """Iterate RVSM until the w-step is at rounding level; return (w, u, iterations)."""
+def _rvsm_limit(w_star: np.ndarray, k_: int, prox: Callable, beta_: float, w0: np.ndarray, eta_: float,
+                max_iter: int = 100_000) -> tuple[np.ndarray, np.ndarray, int]:
+    """Iterate RVSM (``prox`` the penalty's prox at ``lam/beta``) until the w-step is at rounding level; return
+    (w, u, iterations)."""
     fs, fq = _grad_coefficients_np()
     ns_ = float(np.linalg.norm(w_star))
     w = np.array(w0, dtype=float)
@@ -516,7 +520,7 @@ def _coordinate_map(penalty: str, cand: Mapping[str, sp.Expr], lam_: float, beta
     return cmap
 
 
-def _solve_two_parameter(cmap: CoordinateMap, w_star: np.ndarray, k_: int, prefer_kept: np.ndarray) -> dict:
+def _solve_two_parameter(w_star: np.ndarray, k_: int, cmap: CoordinateMap, prefer_kept: np.ndarray) -> dict:
     """Fixed point of (n, t) -> (|W|, angle(W, w*)), W = cmap at s(n, t), q(n, t)."""
     fs, fq = _grad_coefficients_np()
     ns_ = float(np.linalg.norm(w_star))
@@ -537,7 +541,7 @@ def _candidate(penalty: str) -> dict[str, sp.Expr]:
     return {"l1": limit_map_l1_exprs, "l0": limit_map_l0_exprs, "tl1": limit_map_tl1_exprs}[penalty]()
 
 
-def predicted_limit(w_star: np.ndarray, k: int, lam: float, beta: float, penalty: str, *, a: float | None = None,
+def predicted_limit(w_star: np.ndarray, k: int, penalty: str, lam: float, beta: float, *, a: float | None = None,
                     prefer_kept: np.ndarray | bool | None = None) -> dict:
     """The RVSM limit predicted by the derived limit map (two-parameter root solve), in NumPy.
 
@@ -547,12 +551,12 @@ def predicted_limit(w_star: np.ndarray, k: int, lam: float, beta: float, penalty
         The teacher filter (nonzero, finite).
     k : int
         Number of patches, ``k >= 1``.
+    penalty : {"l1", "l0", "tl1"}
+        The penalty.
     lam : float
         Penalty weight, ``lam >= 0``.
     beta : float
         Splitting parameter, ``beta > 0``.
-    penalty : {"l1", "l0", "tl1"}
-        The penalty.
     a : float, optional
         TL1 shape parameter, ``a > 0`` (required for ``"tl1"``).
     prefer_kept : bool or ndarray of bool, optional
@@ -575,26 +579,26 @@ def predicted_limit(w_star: np.ndarray, k: int, lam: float, beta: float, penalty
         raise ValueError("w_star must be a finite, nonzero 1-D array")
     if int(k) != k or k < 1:
         raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    if penalty not in _PENALTIES:
+        raise ValueError(f"penalty must be one of {_PENALTIES}, got {penalty!r}")
     if not (np.isfinite(lam) and lam >= 0):
         raise ValueError(f"lam must be finite and >= 0, got {lam!r}")
     if not (np.isfinite(beta) and beta > 0):
         raise ValueError(f"beta must be finite and > 0, got {beta!r}")
-    if penalty not in _PENALTIES:
-        raise ValueError(f"penalty must be one of {_PENALTIES}, got {penalty!r}")
     if penalty == "tl1" and (a is None or not (np.isfinite(a) and a > 0)):
         raise ValueError(f"a must be finite and > 0 for the TL1 penalty, got {a!r}")
     pk = np.broadcast_to(np.asarray(True if prefer_kept is None else prefer_kept, dtype=bool), w_star.shape)
     cmap = _coordinate_map(penalty, _candidate(penalty), float(lam), float(beta), a)
-    return _solve_two_parameter(cmap, w_star, int(k), pk)
+    return _solve_two_parameter(w_star, int(k), cmap, pk)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Verifications. Each takes the candidate expressions, so a wrong formula goes through the same checks.
-def _all_zero(exprs: Sequence[sp.Expr], description: str) -> Check:
+def _verify_all_zero(exprs: Sequence[sp.Expr], description: str) -> Check:
     """One check: every expression simplifies to zero (each also evaluated at a numeric point as a guard)."""
     point = {x: sp.Rational(7, 10), s: sp.Rational(3, 10), q: sp.Rational(2, 7), lam: sp.Rational(1, 20),
              beta: sp.Rational(3, 2), a: sp.Rational(1, 3), u_pos: sp.Rational(2, 5), w_star_i: sp.Rational(-3, 5)}
-    results = [symbolic_zero(e, description, numeric_points=[point]) for e in exprs]
+    results = [verify_symbolic_zero(e, description, numeric_points=[point]) for e in exprs]
     bad = [i for i, c in enumerate(results) if not c.passed]
     detail = f"{len(exprs)} expressions; all simplify to 0" if not bad else "; ".join(
         f"#{i}: {results[i].detail}" for i in bad)
@@ -635,7 +639,7 @@ def _scan_fixed_points(prox: Callable, s_: float, q_: float, beta_: float, xs: n
     return out
 
 
-def _scan_check(penalty: str, cand: Mapping[str, sp.Expr], instances: Sequence[dict]) -> Check:
+def _verify_scan(penalty: str, cand: Mapping[str, sp.Expr], instances: Sequence[dict]) -> Check:
     """Brute-force scan of the coordinate fixed points against the candidate map (existence of each branch and the
     values), over a grid of ``r |w*_i|`` at fixed ``(s, q, lam, beta[, a])``."""
     mismatches, n_pts, n_band = [], 0, 0
@@ -678,7 +682,7 @@ def _scan_check(penalty: str, cand: Mapping[str, sp.Expr], instances: Sequence[d
                  + (f"{len(mismatches)} mismatches, first: {mismatches[0]}" if mismatches else "no mismatch"))
 
 
-def _rvsm_check(penalty: str, cand: Mapping[str, sp.Expr], instances: Sequence[dict], tol: float = 1e-10) -> Check:
+def _verify_rvsm(penalty: str, cand: Mapping[str, sp.Expr], instances: Sequence[dict], tol: float = 1e-10) -> Check:
     """Plain RVSM iterated to convergence from given starts vs the candidate map's two-parameter fixed point."""
     worst, details, ok = 0.0, [], True
     for inst in instances:
@@ -689,9 +693,9 @@ def _rvsm_check(penalty: str, cand: Mapping[str, sp.Expr], instances: Sequence[d
         kept_sets = set()
         for w0 in inst["starts"]:
             w0 = np.asarray(w0, dtype=float)
-            w, u, it = _rvsm_limit(w_star, k_, lam_, beta_, prox, w0, inst["eta"])
+            w, u, it = _rvsm_limit(w_star, k_, prox, beta_, w0, inst["eta"])
             try:
-                pred = _solve_two_parameter(cmap, w_star, k_, u != 0)
+                pred = _solve_two_parameter(w_star, k_, cmap, u != 0)
                 err = max(float(np.max(np.abs(pred["u"] - u))), float(np.max(np.abs(pred["w"] - w))))
                 cons = pred["consistent"]
             except (ValueError, RuntimeError, FloatingPointError, ZeroDivisionError) as exc:
@@ -737,18 +741,20 @@ def verify_limit_map_l1(candidate: Mapping[str, sp.Expr], *, numeric: bool = Tru
     c = candidate
     rr = s / q
     checks = [
-        _all_zero(_sym_cases(lambda sg: _stationarity(c["w_kept"], c["u_kept"], w_star_i).subs(w_star_i, sg * x))
-                  + _sym_cases(lambda sg: (c["u_kept"] - c["w_kept"] + lam / beta * sg).subs(w_star_i, sg * x)),
-                  "l1 kept branch: (q+beta) w = s w* + beta u and u = w - (lam/beta) sign(w), both signs of w*_i"),
-        _all_zero(_sym_cases(lambda sg: _stationarity(c["w_zeroed"], 0, w_star_i).subs(w_star_i, sg * x)),
-                  "l1 zeroed branch: (q+beta) w = s w* with u = 0"),
-        _all_zero([c["w_kept"].subs(w_star_i, c["mu_bar"] / rr) - lam / beta,
-                   c["w_zeroed"].subs(w_star_i, c["mu_bar"] / rr) - lam / beta],
-                  "l1 case edges: at r|w*_i| = mu_bar the kept and the zeroed w_i both equal the threshold lam/beta"),
+        _verify_all_zero(_sym_cases(lambda sg: _stationarity(c["w_kept"], c["u_kept"], w_star_i).subs(w_star_i, sg * x))
+                         + _sym_cases(lambda sg: (c["u_kept"] - c["w_kept"] + lam / beta * sg).subs(w_star_i, sg * x)),
+                         "l1 kept branch: (q+beta) w = s w* + beta u and u = w - (lam/beta) sign(w), both signs of "
+                         "w*_i"),
+        _verify_all_zero(_sym_cases(lambda sg: _stationarity(c["w_zeroed"], 0, w_star_i).subs(w_star_i, sg * x)),
+                         "l1 zeroed branch: (q+beta) w = s w* with u = 0"),
+        _verify_all_zero([c["w_kept"].subs(w_star_i, c["mu_bar"] / rr) - lam / beta,
+                          c["w_zeroed"].subs(w_star_i, c["mu_bar"] / rr) - lam / beta],
+                         "l1 case edges: at r|w*_i| = mu_bar the kept and the zeroed w_i both equal the threshold "
+                         "lam/beta"),
     ]
     if numeric:
-        checks.append(_scan_check("l1", c, _L1_SCAN))
-        checks.append(_rvsm_check("l1", c, _L1_RVSM))
+        checks.append(_verify_scan("l1", c, _L1_SCAN))
+        checks.append(_verify_rvsm("l1", c, _L1_RVSM))
     return tuple(checks)
 
 
@@ -779,19 +785,19 @@ def verify_limit_map_l0(candidate: Mapping[str, sp.Expr], *, numeric: bool = Tru
     rr = s / q
     gamma = limit_map_l0_exprs()["gamma"]
     checks = [
-        _all_zero(_sym_cases(lambda sg: _stationarity(c["w_kept"], c["u_kept"], w_star_i).subs(w_star_i, sg * x))
-                  + _sym_cases(lambda sg: (c["u_kept"] - c["w_kept"]).subs(w_star_i, sg * x)),
-                  "l0 kept branch: u = w and (q+beta) w = s w* + beta u"),
-        _all_zero(_sym_cases(lambda sg: _stationarity(c["w_zeroed"], 0, w_star_i).subs(w_star_i, sg * x)),
-                  "l0 zeroed branch: (q+beta) w = s w* with u = 0"),
-        _all_zero([c["w_kept"].subs(w_star_i, c["kept_edge"] / rr) - gamma,
-                   c["w_zeroed"].subs(w_star_i, c["zeroed_edge"] / rr) - gamma],
-                  "l0 band edges: |w_kept| = gamma at r|w*_i| = kept_edge, |w_zeroed| = gamma at "
-                  "r|w*_i| = zeroed_edge"),
+        _verify_all_zero(_sym_cases(lambda sg: _stationarity(c["w_kept"], c["u_kept"], w_star_i).subs(w_star_i, sg * x))
+                         + _sym_cases(lambda sg: (c["u_kept"] - c["w_kept"]).subs(w_star_i, sg * x)),
+                         "l0 kept branch: u = w and (q+beta) w = s w* + beta u"),
+        _verify_all_zero(_sym_cases(lambda sg: _stationarity(c["w_zeroed"], 0, w_star_i).subs(w_star_i, sg * x)),
+                         "l0 zeroed branch: (q+beta) w = s w* with u = 0"),
+        _verify_all_zero([c["w_kept"].subs(w_star_i, c["kept_edge"] / rr) - gamma,
+                          c["w_zeroed"].subs(w_star_i, c["zeroed_edge"] / rr) - gamma],
+                         "l0 band edges: |w_kept| = gamma at r|w*_i| = kept_edge, |w_zeroed| = gamma at "
+                         "r|w*_i| = zeroed_edge"),
     ]
     if numeric:
-        checks.append(_scan_check("l0", c, _L0_SCAN))
-        checks.append(_rvsm_check("l0", c, _L0_RVSM))
+        checks.append(_verify_scan("l0", c, _L0_SCAN))
+        checks.append(_verify_rvsm("l0", c, _L0_RVSM))
     return tuple(checks)
 
 
@@ -831,14 +837,14 @@ def verify_limit_map_tl1(candidate: Mapping[str, sp.Expr], *, numeric: bool = Tr
         ]
 
     checks = [
-        _all_zero(kept_case(1) + kept_case(-1), "TL1 kept branch: w = u + (lam/beta) rho_a'(u) (prox stationarity) and "
-                  "(q+beta) w - s w* - beta u = q (kept equation), for u > 0 and u < 0"),
-        _all_zero(_sym_cases(lambda sg: _stationarity(c["w_zeroed"], 0, w_star_i).subs(w_star_i, sg * x)),
-                  "TL1 zeroed branch: (q+beta) w = s w* with u = 0"),
+        _verify_all_zero(kept_case(1) + kept_case(-1), "TL1 kept branch: w = u + (lam/beta) rho_a'(u) (prox "
+                         "stationarity) and (q+beta) w - s w* - beta u = q (kept equation), for u > 0 and u < 0"),
+        _verify_all_zero(_sym_cases(lambda sg: _stationarity(c["w_zeroed"], 0, w_star_i).subs(w_star_i, sg * x)),
+                         "TL1 zeroed branch: (q+beta) w = s w* with u = 0"),
     ]
     if numeric:
-        checks.append(_scan_check("tl1", c, _TL1_SCAN))
-        checks.append(_rvsm_check("tl1", c, _TL1_RVSM))
+        checks.append(_verify_scan("tl1", c, _TL1_SCAN))
+        checks.append(_verify_rvsm("tl1", c, _TL1_RVSM))
     return tuple(checks)
 
 
@@ -865,18 +871,19 @@ def derive_fixed_point_equations() -> Derivation:
     at_truth = {nw: ns_sym, theta: 0}
     s0, q0 = sp.simplify(scm["s_of_n_t"].subs(at_truth)), sp.simplify(scm["q_of_n_t"].subs(at_truth))
     checks = [
-        _all_zero([fpe["w_update"].subs(w_i, fpe["w_bar"]) - fpe["w_bar"], sp.diff(fpe["w_bar"], eta),
-                   fpe["stationarity"].subs(w_i, fpe["w_bar"])],
-                  "w_bar = (s w* + beta u)/(q + beta) is the fixed point of the w-update, independent of eta"),
-        _all_zero([s0 - 1 / k, q0 - 1 / k, fpe["stationarity"].subs({w_i: w_star_i, u_i: w_star_i, s: s0, q: q0})],
-                  "at lam = 0 the truth is a fixed point: s = q = 1/k at (|w|, t) = (|w*|, 0)"),
+        _verify_all_zero([fpe["w_update"].subs(w_i, fpe["w_bar"]) - fpe["w_bar"], sp.diff(fpe["w_bar"], eta),
+                          fpe["stationarity"].subs(w_i, fpe["w_bar"])],
+                         "w_bar = (s w* + beta u)/(q + beta) is the fixed point of the w-update, independent of eta"),
+        _verify_all_zero([s0 - 1 / k, q0 - 1 / k,
+                          fpe["stationarity"].subs({w_i: w_star_i, u_i: w_star_i, s: s0, q: q0})],
+                         "at lam = 0 the truth is a fixed point: s = q = 1/k at (|w|, t) = (|w*|, 0)"),
     ]
     fs, fq = _grad_coefficients_np()
     worst_stat, worst_prox, notes = 0.0, 0.0, []
     for penalty, inst in _FP_INSTANCES:
         w_star = np.asarray(inst["w_star"], dtype=float)
         prox = _prox_np(penalty, inst["lam"], inst["beta"], inst.get("a"))
-        w, u, it = _rvsm_limit(w_star, inst["k"], inst["lam"], inst["beta"], prox, w_star, inst["eta"])
+        w, u, it = _rvsm_limit(w_star, inst["k"], prox, inst["beta"], w_star, inst["eta"])
         n_, t_ = _norm_angle(w, w_star)
         ns_ = float(np.linalg.norm(w_star))
         s_, q_ = fs(n_, ns_, t_, inst["k"]), fq(n_, ns_, t_, inst["k"])
@@ -913,10 +920,11 @@ def derive_limit_map_l1() -> Derivation:
     checks = [
         Check("symbolic", "a kept coordinate with sign(u) = -sign(w*_i) is inconsistent (w_i would have the sign of "
               "w*_i)", ca["wrong_branch_impossible"], "w_i = (s|w*_i| + lam)/q > 0 for w*_i > 0, sigma = -1"),
-        symbolic_zero(ca["x_edge_kept"] - ca["x_edge_zeroed"], "the kept and the zeroed case edges coincide (the "
-                      "map is unique given s, q)"),
-        symbolic_zero(m["mu_bar"] - lam * (1 / beta + 1 / q), "mu_bar = r * edge equals lam (1/beta + 1/q)"),
-        _all_zero(soft_form, "kept u_bar_i = sign(w*_i)(r|w*_i| - mu_bar): u_bar = soft_threshold(r w*, mu_bar)"),
+        verify_symbolic_zero(ca["x_edge_kept"] - ca["x_edge_zeroed"], "the kept and the zeroed case edges coincide "
+                             "(the map is unique given s, q)"),
+        verify_symbolic_zero(m["mu_bar"] - lam * (1 / beta + 1 / q), "mu_bar = r * edge equals lam (1/beta + 1/q)"),
+        _verify_all_zero(soft_form,
+                         "kept u_bar_i = sign(w*_i)(r|w*_i| - mu_bar): u_bar = soft_threshold(r w*, mu_bar)"),
         *verify_limit_map_l1(m),
     ]
     latex = (
@@ -940,9 +948,10 @@ def derive_limit_map_l0() -> Derivation:
     lo, hi = m["kept_edge"], m["zeroed_edge"]
     g_mu = _hard_threshold_level()
     checks = [
-        symbolic_zero(mu * 1 - g_mu**2 / 2, "hard threshold: at |x| = sqrt(2 mu) the prox objective ties (mu = x^2/2), "
-                      "so by the tie convention |x| = gamma is set to 0: kept needs r|w*_i| > gamma (strict)"),
-        symbolic_zero(hi - lo * (1 + beta / q), "zeroed edge = gamma (1 + beta/q)"),
+        verify_symbolic_zero(mu * 1 - g_mu**2 / 2, "hard threshold: at |x| = sqrt(2 mu) the prox objective ties "
+                             "(mu = x^2/2), so by the tie convention |x| = gamma is set to 0: kept needs "
+                             "r|w*_i| > gamma (strict)"),
+        verify_symbolic_zero(hi - lo * (1 + beta / q), "zeroed edge = gamma (1 + beta/q)"),
         Check("symbolic", "the band (gamma, gamma (1 + beta/q)] is non-empty for every lam, beta, q > 0",
               bool(sp.simplify(hi - lo).subs(lam, _lam_pos).is_positive),
               f"zeroed_edge - kept_edge = {sp.simplify(hi - lo)}"),
@@ -969,12 +978,12 @@ def derive_limit_map_tl1() -> Derivation:
     m = limit_map_tl1_exprs()
     thr = t["threshold"]
     checks = [
-        symbolic_zero(t["mu_bar"] - mu_bar_expr(), "the coefficient of rho_a'(u) in the kept equation is the same "
-                      "mu_bar = lam (1/beta + 1/q) as for l1"),
-        symbolic_zero(thr.args[0][0].subs(mu, t["critical_mu"]) - thr.args[1][0].subs(mu, t["critical_mu"]),
-                      "the two TL1 threshold regimes meet continuously at mu = a^2/(2(a+1))"),
-        symbolic_zero(t["X_min"] - (sp.Rational(3, 2) * sp.cbrt(2 * t["mu_bar"] * a * (a + 1)) - a),
-                      "min of X(u) = u + mu_bar rho'(u) is (3/2)(2 mu_bar a (a+1))^(1/3) - a"),
+        verify_symbolic_zero(t["mu_bar"] - mu_bar_expr(), "the coefficient of rho_a'(u) in the kept equation is the "
+                             "same mu_bar = lam (1/beta + 1/q) as for l1"),
+        verify_symbolic_zero(thr.args[0][0].subs(mu, t["critical_mu"]) - thr.args[1][0].subs(mu, t["critical_mu"]),
+                             "the two TL1 threshold regimes meet continuously at mu = a^2/(2(a+1))"),
+        verify_symbolic_zero(t["X_min"] - (sp.Rational(3, 2) * sp.cbrt(2 * t["mu_bar"] * a * (a + 1)) - a),
+                             "min of X(u) = u + mu_bar rho'(u) is (3/2)(2 mu_bar a (a+1))^(1/3) - a"),
         *verify_limit_map_tl1(m),
     ]
     latex = (

@@ -26,7 +26,7 @@ from scipy import integrate
 
 from .record import Check, Derivation
 from .symbols import theta
-from .verify import monte_carlo_agrees, symbolic_zero
+from .verify import verify_monte_carlo, verify_symbolic_zero
 
 NU = sp.Symbol("n_u", positive=True)  #: |u|
 NV = sp.Symbol("n_v", positive=True)  #: |v|
@@ -157,7 +157,7 @@ def verify_relu_mean(
         u = rng.standard_normal(dim)
         u *= nu / np.linalg.norm(u)
         x = rng.standard_normal((n_samples, dim))
-        checks.append(monte_carlo_agrees(np.maximum(x @ u, 0.0), float(f(nu)), f"|u|={nu}", n_se=n_se))
+        checks.append(verify_monte_carlo(np.maximum(x @ u, 0.0), float(f(nu)), f"|u|={nu}", n_se=n_se))
     return _combine(checks, "monte-carlo", f"E[relu(u.x)] vs sample mean, x ~ N(0, I_{dim}), |u| in {tuple(norms)}")
 
 
@@ -178,7 +178,7 @@ def verify_arccos_kernel_mc(
         u, v = _rotated_pair(nu, nv, t, dim, rng)
         x = rng.standard_normal((n_samples, dim))
         samples = np.maximum(x @ u, 0.0) * np.maximum(x @ v, 0.0)
-        checks.append(monte_carlo_agrees(samples, float(f(nu, nv, t)), f"(|u|,|v|,t)=({nu},{nv},{t:.3f})", n_se=n_se))
+        checks.append(verify_monte_carlo(samples, float(f(nu, nv, t)), f"(|u|,|v|,t)=({nu},{nv},{t:.3f})", n_se=n_se))
     return _combine(checks, "monte-carlo", f"g(u,v) vs Monte Carlo in d={dim}, {len(cases)} (|u|,|v|,t) cases")
 
 
@@ -231,7 +231,7 @@ def verify_independent_patch(
         zi = rng.standard_normal((n_samples, dim))
         zj = rng.standard_normal((n_samples, dim))
         samples = np.maximum(zi @ u, 0.0) * np.maximum(zj @ v, 0.0)
-        checks.append(monte_carlo_agrees(samples, float(f(nu, nv)), f"(|u|,|v|)=({nu},{nv})", n_se=n_se))
+        checks.append(verify_monte_carlo(samples, float(f(nu, nv)), f"(|u|,|v|)=({nu},{nv})", n_se=n_se))
     return _combine(checks, "monte-carlo", "independent-patch term vs Monte Carlo over two independent patches")
 
 
@@ -274,7 +274,7 @@ def derive_gaussian_moments() -> Derivation:
         verify_arccos_kernel_quadrature(kernel),
         verify_independent_patch(steps["independent_patch"]),
         # g(u, u) = |u|^2/2 is E[relu(u.x)^2] = |u|^2 E[x_1^2 1{x_1>0}]: an independent 1-D integral.
-        symbolic_zero(
+        verify_symbolic_zero(
             steps["kernel_same_vector"] - sp.integrate(NU**2 * _x**2 * _std_normal_pdf(_x), (_x, 0, sp.oo)),
             "g(u,u) from the kernel at t=0 equals the direct 1-D integral |u|^2 E[x^2 1{x>0}]",
         ),

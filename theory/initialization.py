@@ -5,7 +5,8 @@ For ``w0`` uniform on ``S^{d-1}`` and ``delta in [0, pi/2]`` (THEORY.md section 
 
 Public API: :data:`delta`, :func:`init_tail_probability_expr`, :func:`init_tail_probability`,
 :func:`derive_initialization_probability`, and the verifications (taking a candidate tail function
-``P(d, delta)``) :func:`check_tail_quadrature`, :func:`check_tail_monte_carlo`, :func:`check_tail_bound`.
+``P(d, delta)``) :func:`verify_tail_quadrature`, :func:`verify_tail_monte_carlo`, :func:`verify_tail_bound`,
+:func:`verify_tail_decreasing_in_d`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from scipy import integrate, special
 
 from .record import Check, Derivation
 from .symbols import d
-from .verify import monte_carlo_agrees, numeric_agrees, symbolic_zero
+from .verify import verify_monte_carlo, verify_numeric, verify_symbolic_zero
 
 #: Half-width of the cap around -w*/|w*|: the event is angle(w0, w*) > pi - delta.
 delta = sp.Symbol("delta", positive=True)
@@ -101,8 +102,8 @@ def _angle_quadrature(d_: int, delta_: float) -> float:
     return num / den
 
 
-def check_tail_quadrature(candidate: Callable[[int, float], float], points: Sequence[tuple], *,
-                          rtol: float = 1e-9) -> Check:
+def verify_tail_quadrature(candidate: Callable[[int, float], float], points: Sequence[tuple], *,
+                           rtol: float = 1e-9) -> Check:
     """Compare ``candidate(d, delta)`` with quadrature of the angle density ``sin^(d-2)`` (independent of the beta
     function) at ``points`` of ``(d, delta)``.
 
@@ -112,13 +113,13 @@ def check_tail_quadrature(candidate: Callable[[int, float], float], points: Sequ
     ``sin(theta)^(d-2) dtheta`` (a ``(d-2)``-sphere of radius ``sin theta`` swept with unit speed). Quadrature is
     accurate to ~1e-13 relative; ``rtol = 1e-9`` leaves room for it near ``delta = 0`` where the tail is tiny.
     """
-    return numeric_agrees(candidate, _angle_quadrature, points,
+    return verify_numeric(candidate, _angle_quadrature, points,
                           "tail probability = quadrature of the angle density sin^(d-2) over (pi - delta, pi)",
                           method="quadrature", rtol=rtol, atol=1e-15)
 
 
-def check_tail_monte_carlo(candidate: Callable[[int, float], float], d_: int, deltas: Sequence[float], *,
-                           n: int = 100_000, seed: int = 0) -> list[Check]:
+def verify_tail_monte_carlo(candidate: Callable[[int, float], float], d_: int, deltas: Sequence[float], *,
+                            n: int = 100_000, seed: int = 0) -> list[Check]:
     """Sample ``w0`` uniform on ``S^{d-1}`` (normalized Gaussians) and a random ``w*``; compare the frequency of
     ``angle > pi - delta`` with ``candidate(d, delta)`` within 4 standard errors (from the samples)."""
     rng = np.random.default_rng(seed)
@@ -127,13 +128,13 @@ def check_tail_monte_carlo(candidate: Callable[[int, float], float], d_: int, de
     ws = rng.standard_normal(d_)
     ws /= np.linalg.norm(ws)
     ang = np.arccos(np.clip(w0 @ ws, -1.0, 1.0))
-    return [monte_carlo_agrees((ang > np.pi - dl).astype(float), float(candidate(d_, dl)),
+    return [verify_monte_carlo((ang > np.pi - dl).astype(float), float(candidate(d_, dl)),
                                f"P(angle(w0, w*) > pi - delta) at d = {d_}, delta = {dl:.4g}: Monte Carlo on the "
                                "sphere")
             for dl in deltas]
 
 
-def check_tail_bound(candidate: Callable, d_max: int = 200, n_delta: int = 400, *, slack: float = 1e-14) -> Check:
+def verify_tail_bound(candidate: Callable, d_max: int = 200, n_delta: int = 400, *, slack: float = 1e-14) -> Check:
     """``candidate(d, delta) <= delta/pi + slack`` on the grid ``d = 2..d_max``, ``delta in (0, pi/2]``.
 
     ``slack`` covers float rounding only (at ``d = 2`` the two sides are equal).
@@ -149,7 +150,7 @@ def check_tail_bound(candidate: Callable, d_max: int = 200, n_delta: int = 400, 
                  f"delta = {float(dl[0, j]):.4g} (allowed {slack:g})")
 
 
-def check_tail_decreasing_in_d(candidate: Callable, d_max: int = 200, n_delta: int = 400) -> Check:
+def verify_tail_decreasing_in_d(candidate: Callable, d_max: int = 200, n_delta: int = 400) -> Check:
     """``candidate(d + 1, delta) <= candidate(d, delta)`` on the grid (the monotonicity step of the bound)."""
     dd = np.arange(2, d_max + 1)[:, None]
     dl = np.linspace(np.pi / 2 / n_delta, np.pi / 2, n_delta)[None, :]
@@ -180,16 +181,17 @@ def derive_initialization_probability() -> Derivation:
     """
     s = _steps()
     checks: list[Check] = []
-    checks.append(symbolic_zero(s["f_c"] - s["density"],
-                                "density of c from c^2 ~ Beta(1/2,(d-1)/2): f(c) = (1-c^2)^((d-3)/2)/B(1/2,(d-1)/2)",
-                                numeric_points=[{d: dv, _c: cv} for dv in (2, 3, 7) for cv in (0.1, 0.5, 0.9)]))
+    checks.append(verify_symbolic_zero(s["f_c"] - s["density"], "density of c from c^2 ~ Beta(1/2,(d-1)/2): "
+                                       "f(c) = (1-c^2)^((d-3)/2)/B(1/2,(d-1)/2)",
+                                       numeric_points=[{d: dv, _c: cv} for dv in (2, 3, 7) for cv in (0.1, 0.5, 0.9)]))
     for dv in (2, 3, 4, 5):
         total = sp.simplify(2 * sp.integrate(s["density"].subs(d, dv), (_c, 0, 1)))
-        checks.append(symbolic_zero(total - 1, f"density of c integrates to 1 on [-1, 1] (d = {dv})"))
-    checks.append(symbolic_zero(s["integrand_u"] - s["beta_integrand"],
-                                "u = 1 - c^2 maps the density to u^((d-3)/2)(1-u)^(-1/2)/(2 B((d-1)/2,1/2))",
-                                numeric_points=[{d: dv, _u: uv} for dv in (2, 3, 8) for uv in (0.2, 0.7)]))
-    checks.append(symbolic_zero(s["upper"] - sp.sin(delta) ** 2, "limit c = cos(delta) maps to u = sin^2(delta)"))
+        checks.append(verify_symbolic_zero(total - 1, f"density of c integrates to 1 on [-1, 1] (d = {dv})"))
+    checks.append(verify_symbolic_zero(s["integrand_u"] - s["beta_integrand"],
+                                       "u = 1 - c^2 maps the density to u^((d-3)/2)(1-u)^(-1/2)/(2 B((d-1)/2,1/2))",
+                                       numeric_points=[{d: dv, _u: uv} for dv in (2, 3, 8) for uv in (0.2, 0.7)]))
+    checks.append(verify_symbolic_zero(s["upper"] - sp.sin(delta) ** 2,
+                                       "limit c = cos(delta) maps to u = sin^2(delta)"))
     # small d: SymPy integrates the density in closed form; compare with scipy.special.betainc at many delta
     tail_fn = sp.lambdify((d, delta), s["tail"], modules="scipy")
     grid = np.linspace(0.01, np.pi / 2, 25)
@@ -197,30 +199,33 @@ def derive_initialization_probability() -> Derivation:
     for dv in (2, 3, 4, 5):
         closed[dv] = _tail_by_integration(dv)
         f = sp.lambdify(delta, closed[dv], modules="numpy")
-        checks.append(numeric_agrees(lambda dl, _f=f: _f(dl), lambda dl, _dv=dv: tail_fn(_dv, dl),
+        checks.append(verify_numeric(lambda dl, _f=f: _f(dl), lambda dl, _dv=dv: tail_fn(_dv, dl),
                                      [(float(g),) for g in grid],
                                      f"SymPy integral of the density (d = {dv}: {closed[dv]}) = "
                                      f"(1/2) I_(sin^2 delta)((d-1)/2, 1/2) via scipy.special.betainc",
                                      rtol=1e-12, atol=1e-15))
     # independent references: quadrature in the angle, Monte Carlo on the sphere
     qpts = [(dv, float(dl)) for dv in (2, 3, 4, 7, 12, 30, 100) for dl in (0.05, 0.4, 0.9, 1.3, np.pi / 2)]
-    checks.append(check_tail_quadrature(init_tail_probability, qpts))
+    checks.append(verify_tail_quadrature(init_tail_probability, qpts))
     # deltas chosen so that the expected count N P is at least ~100 (otherwise the sample standard error is 0)
     mc_plan = {2: (0.3, 1.0, 1.5), 3: (0.3, 1.0, 1.5), 5: (0.4, 1.0, 1.5), 10: (0.7, 1.1, 1.5), 40: (1.2, 1.4, 1.5)}
     for i, (dv, dls) in enumerate(mc_plan.items()):
-        checks.extend(check_tail_monte_carlo(init_tail_probability, dv, dls, n=100_000, seed=10 + i))
+        checks.extend(verify_tail_monte_carlo(init_tail_probability, dv, dls, n=100_000, seed=10 + i))
     # the bound: d = 2 equality, monotone in d (likelihood-ratio argument), grid check
     d2 = sp.integrate(sp.simplify(s["density"].subs(d, 2)), (_c, sp.cos(delta), 1))
-    checks.append(symbolic_zero(d2 - delta / sp.pi, "d = 2: P = delta/pi (the angle is uniform on [0, pi])",
-                                numeric_points=[{delta: sp.pi * v} for v in (sp.Rational(1, 30), sp.Rational(1, 5),
-                                                                            sp.Rational(2, 5), sp.Rational(1, 2))]))
+    checks.append(verify_symbolic_zero(d2 - delta / sp.pi, "d = 2: P = delta/pi (the angle is uniform on [0, pi])",
+                                       numeric_points=[{delta: sp.pi * v} for v in (sp.Rational(1, 30),
+                                                                                    sp.Rational(1, 5),
+                                                                                    sp.Rational(2, 5),
+                                                                                    sp.Rational(1, 2))]))
     p, pp = sp.Symbol("p", positive=True), sp.Symbol("p'", positive=True)
     beta_kernel = _u ** (pp - 1) * (1 - _u) ** sp.Rational(-1, 2), _u ** (p - 1) * (1 - _u) ** sp.Rational(-1, 2)
     log_ratio = sp.log(beta_kernel[0]) - sp.log(beta_kernel[1])
-    checks.append(symbolic_zero(sp.diff(sp.expand_log(log_ratio, force=True), _u) - (pp - p) / _u,
-                                "d/du log(f_{p'}/f_p) = (p' - p)/u > 0 for p' > p: monotone likelihood ratio in p"))
-    checks.append(check_tail_decreasing_in_d(init_tail_probability))
-    checks.append(check_tail_bound(init_tail_probability))
+    checks.append(verify_symbolic_zero(sp.diff(sp.expand_log(log_ratio, force=True), _u) - (pp - p) / _u,
+                                       "d/du log(f_{p'}/f_p) = (p' - p)/u > 0 for p' > p: monotone likelihood ratio "
+                                       "in p"))
+    checks.append(verify_tail_decreasing_in_d(init_tail_probability))
+    checks.append(verify_tail_bound(init_tail_probability))
     latex = (
         r"For $w_0$ uniform on $S^{d-1}$, $c=\langle w_0,w^*/|w^*|\rangle=g_1/|g|$ with $g\sim N(0,I_d)$, so "
         r"$c^2\sim\mathrm{Beta}(\tfrac12,\tfrac{d-1}2)$ and $c$ has density "

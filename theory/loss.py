@@ -24,7 +24,7 @@ import sympy as sp
 from .gaussian import NU, NV, arccos_kernel_expr, independent_patch_expr
 from .record import Check, Derivation
 from .symbols import k, ns, nw, theta
-from .verify import monte_carlo_agrees, symbolic_zero
+from .verify import verify_monte_carlo, verify_symbolic_zero
 
 LOSS_CONVENTION = "l(w) = E[(f(Z;w) - f(Z;w*))^2] with no factor 1/2 (BG17); a factor 1/2 would halve l and grad l"
 
@@ -211,7 +211,7 @@ def verify_loss_monte_carlo(
         w_star = rng.standard_normal(dim)
         w_star *= n_s / np.linalg.norm(w_star)
         samples = network_loss_samples(w, w_star, k_val, n_samples, rng)
-        c = monte_carlo_agrees(samples, evaluate(w, w_star, k_val), f"(k,d)=({k_val},{dim})", n_se=n_se)
+        c = verify_monte_carlo(samples, evaluate(w, w_star, k_val), f"(k,d)=({k_val},{dim})", n_se=n_se)
         ok &= c.passed
         rows.append(f"(k,d)=({k_val},{dim}), t={_angle(w, w_star):.2f}: {c.detail}")
     return Check("monte-carlo", f"l(w) vs Monte Carlo of the network, {len(cases)} (k, d, w, w*) cases", ok,
@@ -279,8 +279,9 @@ def derive_population_loss() -> Derivation:
     checks = (
         verify_pair_counting(cross_moment_expr()),
         verify_loss_monte_carlo(loss),
-        symbolic_zero(loss.subs({nw: ns, theta: 0}), "l(w*) = 0 (|w| = |w*|, t = 0)"),
-        symbolic_zero(loss - theory_form_loss(), "derived l(w) equals the closed form stated in THEORY.md section 2"),
+        verify_symbolic_zero(loss.subs({nw: ns, theta: 0}), "l(w*) = 0 (|w| = |w*|, t = 0)"),
+        verify_symbolic_zero(loss - theory_form_loss(),
+                             "derived l(w) equals the closed form stated in THEORY.md section 2"),
     )
     return Derivation(
         name="population_loss",
@@ -301,8 +302,8 @@ def derive_population_loss() -> Derivation:
 def verify_gradient_symbolic(q_candidate: sp.Expr, s_candidate: sp.Expr) -> Check:
     """Check that a candidate (q, s) equals the derived :func:`gradient_coefficients` (difference simplifies to 0)."""
     q, s = gradient_coefficients()
-    cq = symbolic_zero(q - q_candidate, "q")
-    cs = symbolic_zero(s - s_candidate, "s")
+    cq = verify_symbolic_zero(q - q_candidate, "q")
+    cs = verify_symbolic_zero(s - s_candidate, "s")
     return Check("symbolic", "candidate (q, s) minus the chain-rule (q, s) simplifies to zero", cq.passed and cs.passed,
                  f"q: {cq.detail}; s: {cs.detail}")
 

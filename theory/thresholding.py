@@ -12,8 +12,8 @@ Plain-NumPy reference functions: :func:`brute_force_prox` (penalty-agnostic glob
 :func:`l1_penalty`, :func:`l0_penalty`, :func:`tl1_penalty`, and the derived operators :func:`soft_threshold`,
 :func:`hard_threshold`, :func:`tl1_prox` (NumPy, lambdified from the derived expressions).
 Verifications that take the *candidate* as an argument (so a wrong formula can be fed through them):
-:func:`check_prox_brute_force`, :func:`check_threshold_brute_force`, :func:`check_l1_subgradient`,
-:func:`check_l0_tie`, :func:`check_tl1_root_symbolic`, :func:`check_tl1_root_numeric`.
+:func:`verify_prox_brute_force`, :func:`verify_threshold_brute_force`, :func:`verify_l1_subgradient`,
+:func:`verify_l0_tie`, :func:`verify_tl1_root_symbolic`, :func:`verify_tl1_root_numeric`, :func:`verify_tl1_limits`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from scipy.optimize import minimize_scalar
 
 from .record import Check, Derivation
 from .symbols import a, mu
-from .verify import numeric_agrees, symbolic_zero
+from .verify import verify_numeric, verify_symbolic_zero
 
 #: The prox argument (real), the prox variable, and the TL1 cubic variable z = a + y.
 x = sp.Symbol("x", real=True)
@@ -155,7 +155,7 @@ def prox_objective(penalty_value_fn: Callable, v, x_, mu_):
 # ----------------------------------------------------------------------------------------------------------------
 # Verifications (each takes the candidate as an argument and can fail)
 # ----------------------------------------------------------------------------------------------------------------
-def check_prox_brute_force(
+def verify_prox_brute_force(
     candidate: Callable[..., float],
     penalty_value_fn: Callable[..., np.ndarray],
     cases: Sequence[tuple],
@@ -204,7 +204,7 @@ def check_prox_brute_force(
     )
 
 
-def check_threshold_brute_force(
+def verify_threshold_brute_force(
     threshold: Callable[..., float],
     penalty_value_fn: Callable[..., np.ndarray],
     cases: Sequence[tuple],
@@ -243,8 +243,8 @@ def check_threshold_brute_force(
     return Check("brute-force", description, ok, detail)
 
 
-def check_l1_subgradient(candidate: Callable[[float, float], float], cases: Sequence[tuple], description: str,
-                         *, tol: float = 1e-12) -> Check:
+def verify_l1_subgradient(candidate: Callable[[float, float], float], cases: Sequence[tuple], description: str,
+                          *, tol: float = 1e-12) -> Check:
     """Optimality certificate for the (strictly convex) l1 prox objective: ``0 in y - x + mu d|y|``.
 
     For ``y != 0``: ``|y - x + mu sign(y)| <= tol (1 + |x|)``; for ``y = 0``: ``|x| <= mu (1 + tol)``.
@@ -266,12 +266,12 @@ def check_l1_subgradient(candidate: Callable[[float, float], float], cases: Sequ
                                              f"at (x, mu, candidate) = {worst_at}")
 
 
-def check_l0_tie(threshold_expr: sp.Expr) -> Check:
+def verify_l0_tie(threshold_expr: sp.Expr) -> Check:
     """At ``x = threshold`` the l0 objective must tie between ``y = x`` (value ``mu``) and ``y = 0`` (``x^2/2``)."""
     h_keep = mu * 1 + sp.Rational(1, 2) * (x - x) ** 2
     h_zero = sp.Rational(1, 2) * x**2
-    return symbolic_zero((h_keep - h_zero).subs(x, threshold_expr),
-                         "l0 objective ties between y = x and y = 0 exactly at the threshold")
+    return verify_symbolic_zero((h_keep - h_zero).subs(x, threshold_expr),
+                                "l0 objective ties between y = x and y = 0 exactly at the threshold")
 
 
 def _tl1_residual_numerator(g: sp.Expr, x_sym: sp.Symbol) -> sp.Expr:
@@ -279,7 +279,7 @@ def _tl1_residual_numerator(g: sp.Expr, x_sym: sp.Symbol) -> sp.Expr:
     return (g - x_sym) * (a + g) ** 2 + mu * a * (a + 1)
 
 
-def check_tl1_root_symbolic(candidate_g: sp.Expr, x_sym: sp.Symbol = x) -> Check:
+def verify_tl1_root_symbolic(candidate_g: sp.Expr, x_sym: sp.Symbol = x) -> Check:
     """Symbolic proof that ``y = g(x)`` solves ``y - x + mu a(a+1)/(a+y)^2 = 0``.
 
     Notes
@@ -296,11 +296,11 @@ def check_tl1_root_symbolic(candidate_g: sp.Expr, x_sym: sp.Symbol = x) -> Check
     w_expr = hits[0].args[0].as_coeff_Mul()[1].args[0]
     poly = sp.Poly(sp.expand(_tl1_residual_numerator(candidate_g.subs(hits[0], _c), x_sym)), _c)
     rem = sp.rem(poly, sp.Poly(4 * _c**3 - 3 * _c - _W, _c)).as_expr().subs(_W, w_expr)
-    return symbolic_zero(sp.together(rem), desc)
+    return verify_symbolic_zero(sp.together(rem), desc)
 
 
-def check_tl1_root_numeric(candidate_g: sp.Expr, cases: Sequence[tuple], *, x_sym: sp.Symbol = x,
-                           extra: dict | None = None) -> Check:
+def verify_tl1_root_numeric(candidate_g: sp.Expr, cases: Sequence[tuple], *, x_sym: sp.Symbol = x,
+                            extra: dict | None = None) -> Check:
     """Evaluate the TL1 stationarity residual ``g - x + mu a(a+1)/(a+g)^2`` at ``cases`` (x, mu, a) in 30 digits.
 
     ``extra`` substitutes further symbols (e.g. a ``lambda`` in a deliberately wrong candidate). A complex value
@@ -316,7 +316,7 @@ def check_tl1_root_numeric(candidate_g: sp.Expr, cases: Sequence[tuple], *, x_sy
             val = mpmath.mpc(fn(mpmath.mpf(x_), mpmath.mpf(mu_), mpmath.mpf(a_)))
         return float(abs(val)) / (1.0 + abs(x_)) + (np.inf if abs(val.imag) > 1e-25 else 0.0)
 
-    return numeric_agrees(value, lambda *p: 0.0, cases,
+    return verify_numeric(value, lambda *p: 0.0, cases,
                           "TL1 root satisfies the stationarity condition (residual/(1+|x|), 30 digits)",
                           method="numeric", rtol=0.0, atol=1e-20)
 
@@ -392,19 +392,21 @@ def derive_prox_l1() -> Derivation:
     prox = steps["prox"]
     textbook = sp.sign(x) * sp.Max(sp.Abs(x) - mu, 0)
     checks = [
-        symbolic_zero((prox - textbook).subs(x, mu + _t), "derived prox = sign(x) max(|x|-mu, 0) on x = mu + t > mu"),
-        symbolic_zero((prox - textbook).subs(x, -mu - _t), "derived prox = sign(x) max(|x|-mu, 0) on x = -mu - t"),
-        symbolic_zero((prox - textbook).subs(x, mu * sp.Rational(1, 3)),
-                      "derived prox = 0 = sign(x) max(|x|-mu, 0) at x = mu/3 (inside |x| <= mu)"),
+        verify_symbolic_zero((prox - textbook).subs(x, mu + _t),
+                             "derived prox = sign(x) max(|x|-mu, 0) on x = mu + t > mu"),
+        verify_symbolic_zero((prox - textbook).subs(x, -mu - _t),
+                             "derived prox = sign(x) max(|x|-mu, 0) on x = -mu - t"),
+        verify_symbolic_zero((prox - textbook).subs(x, mu * sp.Rational(1, 3)),
+                             "derived prox = 0 = sign(x) max(|x|-mu, 0) at x = mu/3 (inside |x| <= mu)"),
     ]
     fn = _lambdified("l1")
     cases = _l1_cases()
-    checks.append(check_l1_subgradient(lambda xx, mm: fn(xx, mm), cases,
-                                       "subgradient optimality certificate 0 in y - x + mu d|y| at the derived prox"))
-    checks.append(check_prox_brute_force(lambda xx, mm: fn(xx, mm), l1_penalty, cases,
-                                         "derived soft threshold = brute-force global minimizer (grid + refine)"))
-    checks.append(check_threshold_brute_force(lambda mm: mm, l1_penalty, [(c[1],) for c in cases[::10]],
-                                              "l1 threshold mu: prox is 0 just below and nonzero just above"))
+    checks.append(verify_l1_subgradient(lambda xx, mm: fn(xx, mm), cases,
+                                        "subgradient optimality certificate 0 in y - x + mu d|y| at the derived prox"))
+    checks.append(verify_prox_brute_force(lambda xx, mm: fn(xx, mm), l1_penalty, cases,
+                                          "derived soft threshold = brute-force global minimizer (grid + refine)"))
+    checks.append(verify_threshold_brute_force(lambda mm: mm, l1_penalty, [(c[1],) for c in cases[::10]],
+                                               "l1 threshold mu: prox is 0 just below and nonzero just above"))
     latex = (
         r"Objective $h(y)=\mu|y|+\tfrac12(y-x)^2$, strictly convex, so $0\in\partial h(y)$ characterises the "
         r"minimizer. Case $y>0$: $\mu+y-x=0\Rightarrow y=x-\mu$, consistent iff $x>\mu$. Case $y<0$: "
@@ -481,12 +483,12 @@ def derive_prox_l0() -> Derivation:
     level_fn = sp.lambdify(mu, level, "numpy")
     cand = make_hard_threshold(level_fn)
     checks = [
-        symbolic_zero(s["y_keep"] - x, "best nonzero y for l0 is y = x"),
-        check_l0_tie(level),
-        check_prox_brute_force(cand, l0_penalty, _l0_cases(level_fn),
-                               "derived hard threshold = brute-force global minimizer, incl. x = +-level (tie -> 0)"),
-        check_threshold_brute_force(level_fn, l0_penalty, [(m,) for m in (1e-2, 0.1, 0.37, 1.0, 4.0, 10.0)],
-                                    "l0 threshold sqrt(2 mu): prox is 0 just below and nonzero just above"),
+        verify_symbolic_zero(s["y_keep"] - x, "best nonzero y for l0 is y = x"),
+        verify_l0_tie(level),
+        verify_prox_brute_force(cand, l0_penalty, _l0_cases(level_fn),
+                                "derived hard threshold = brute-force global minimizer, incl. x = +-level (tie -> 0)"),
+        verify_threshold_brute_force(level_fn, l0_penalty, [(m,) for m in (1e-2, 0.1, 0.37, 1.0, 4.0, 10.0)],
+                                     "l0 threshold sqrt(2 mu): prox is 0 just below and nonzero just above"),
     ]
     prox = sp.Piecewise((x, sp.Abs(x) > level), (0, True))
     latex = (
@@ -624,7 +626,7 @@ def _tl1_cases(seed: int = 3, n_pairs: int = 40) -> tuple[list[tuple], list[tupl
     return pairs, cases
 
 
-def check_limits(prox_fn: Callable, cases: Sequence[tuple] | None = None) -> tuple[Check, Check]:
+def verify_tl1_limits(prox_fn: Callable, cases: Sequence[tuple] | None = None) -> tuple[Check, Check]:
     """TL1 prox -> hard threshold as a -> 0+ and -> soft threshold as a -> inf (numerically, with derived bounds).
 
     Notes
@@ -683,50 +685,52 @@ def derive_prox_tl1() -> Derivation:
     g = s["g"]
     t_sub, t_sup, mu_c = s["t_sub"], s["t_sup"], s["mu_c"]
     checks: list[Check] = []
-    checks.append(symbolic_zero(s["dh"] - (yy - xx + mu * a * (a + 1) / (a + yy) ** 2),
-                                "derivative of the TL1 prox objective on y > 0 is y - x + mu a(a+1)/(a+y)^2"))
-    checks.append(symbolic_zero(s["cos_phi"] - (1 - 27 * mu * a * (a + 1) / (2 * (a + xx) ** 3)),
-                                "trigonometric solution of the depressed cubic: "
-                                "cos(phi) = 1 - 27 mu a(a+1)/(2(a+x)^3)"))
-    checks.append(symbolic_zero(g - (sp.Rational(2, 3) * (a + xx) * sp.cos(s["phi"] / 3) - 2 * a / 3 + xx / 3),
-                                "root minus a equals (2/3)(a+x)cos(phi/3) - 2a/3 + x/3"))
+    checks.append(verify_symbolic_zero(s["dh"] - (yy - xx + mu * a * (a + 1) / (a + yy) ** 2),
+                                       "derivative of the TL1 prox objective on y > 0 is y - x + mu a(a+1)/(a+y)^2"))
+    checks.append(verify_symbolic_zero(s["cos_phi"] - (1 - 27 * mu * a * (a + 1) / (2 * (a + xx) ** 3)),
+                                       "trigonometric solution of the depressed cubic: "
+                                       "cos(phi) = 1 - 27 mu a(a+1)/(2(a+x)^3)"))
+    checks.append(verify_symbolic_zero(g - (sp.Rational(2, 3) * (a + xx) * sp.cos(s["phi"] / 3) - 2 * a / 3 + xx / 3),
+                                       "root minus a equals (2/3)(a+x)cos(phi/3) - 2a/3 + x/3"))
     checks.append(Check("symbolic", "z = s + (a+x)/3 removes the s^2 term (depressed cubic s^3 + p s + q)",
                         s["depressed_s2_coeff"] == 0 and s["cubic_z1_coeff"] == 0,
                         f"s^2 coefficient {s['depressed_s2_coeff']}, p = {s['p']}, q = {s['q']}"))
-    checks.append(check_tl1_root_symbolic(g, xx))
+    checks.append(verify_tl1_root_symbolic(g, xx))
     _, cases = _tl1_cases()
     kept = [c for c in cases if c[0] > float(tl1_threshold(c[1], c[2])) * (1 + 1e-9)][::3]
-    checks.append(check_tl1_root_numeric(g, kept, x_sym=xx))
+    checks.append(verify_tl1_root_numeric(g, kept, x_sym=xx))
     # the regime boundary and the thresholds
-    checks.append(symbolic_zero(t_sub - mu * sp.diff(s["rho"], yy).subs(yy, 0),
-                                "subcritical threshold = mu rho'(0+) (the root leaves y = 0 there)"))
-    checks.append(symbolic_zero(s["dh"].subs({yy: s["y_jump"], xx: t_sup}),
-                                "supercritical threshold: h'(y_jump) = 0 at x = t_sup"))
-    checks.append(symbolic_zero((s["h"] - s["h"].subs(yy, 0)).subs({yy: s["y_jump"], xx: t_sup}),
-                                "supercritical threshold: h(y_jump) = h(0) at x = t_sup (the tie)"))
-    checks.append(symbolic_zero(s["t_sup_raw"] - (sp.sqrt(2 * mu * (a + 1)) - a / 2),
-                                "eliminating y between h'(y) = 0 and h(y) = h(0) gives x = sqrt(2 mu (a+1)) - a/2"))
-    checks.append(symbolic_zero((t_sub - t_sup).subs(mu, mu_c),
-                                "the two thresholds coincide at the critical mu = a^2/(2(a+1)) (and y_jump = 0)"))
+    checks.append(verify_symbolic_zero(t_sub - mu * sp.diff(s["rho"], yy).subs(yy, 0),
+                                       "subcritical threshold = mu rho'(0+) (the root leaves y = 0 there)"))
+    checks.append(verify_symbolic_zero(s["dh"].subs({yy: s["y_jump"], xx: t_sup}),
+                                       "supercritical threshold: h'(y_jump) = 0 at x = t_sup"))
+    checks.append(verify_symbolic_zero((s["h"] - s["h"].subs(yy, 0)).subs({yy: s["y_jump"], xx: t_sup}),
+                                       "supercritical threshold: h(y_jump) = h(0) at x = t_sup (the tie)"))
+    checks.append(verify_symbolic_zero(s["t_sup_raw"] - (sp.sqrt(2 * mu * (a + 1)) - a / 2),
+                                       "eliminating y between h'(y) = 0 and h(y) = h(0) gives "
+                                       "x = sqrt(2 mu (a+1)) - a/2"))
+    checks.append(verify_symbolic_zero((t_sub - t_sup).subs(mu, mu_c),
+                                       "the two thresholds coincide at the critical mu = a^2/(2(a+1)) "
+                                       "(and y_jump = 0)"))
     # a real trigonometric root exists on the kept branch: (a+x)^3 >= 27 mu a(a+1)/4 at both thresholds (and the
     # left side increases with x). With mu = al mu_c resp. sqrt(2 mu(a+1)) = be a, the margins factor as squares.
     al, be = sp.Symbol("alpha", positive=True), sp.Symbol("beta_", positive=True)
     disc = (a + xx) ** 3 - 27 * mu * a * (a + 1) / 4
     margin_sub = sp.expand(disc.subs(xx, t_sub).subs(mu, al * mu_c))
     margin_sup = sp.expand(disc.subs(xx, t_sup).subs(mu, be**2 * a**2 / (2 * (a + 1))))
-    checks.append(symbolic_zero(margin_sub - a**3 * (al - 1) ** 2 * (al + 8) / 8,
-                                "real root at the subcritical threshold (mu = al mu_c): "
-                                "(a+t)^3 - 27 mu a(a+1)/4 = a^3(al-1)^2(al+8)/8 >= 0"))
-    checks.append(symbolic_zero(margin_sup - a**3 * (be - 1) ** 2 * (8 * be + 1) / 8,
-                                "real root at the supercritical threshold (2 mu(a+1) = be^2 a^2): "
-                                "(a+t)^3 - 27 mu a(a+1)/4 = a^3(be-1)^2(8be+1)/8 >= 0"))
+    checks.append(verify_symbolic_zero(margin_sub - a**3 * (al - 1) ** 2 * (al + 8) / 8,
+                                       "real root at the subcritical threshold (mu = al mu_c): "
+                                       "(a+t)^3 - 27 mu a(a+1)/4 = a^3(al-1)^2(al+8)/8 >= 0"))
+    checks.append(verify_symbolic_zero(margin_sup - a**3 * (be - 1) ** 2 * (8 * be + 1) / 8,
+                                       "real root at the supercritical threshold (2 mu(a+1) = be^2 a^2): "
+                                       "(a+t)^3 - 27 mu a(a+1)/4 = a^3(be-1)^2(8be+1)/8 >= 0"))
     # brute force: thresholds and the whole map
     pairs, cases = _tl1_cases()
     tl1_pen = tl1_penalty
-    checks.append(check_threshold_brute_force(tl1_threshold, tl1_pen, pairs,
-                                              "TL1 threshold (both regimes): prox 0 just below, nonzero just above"))
-    checks.append(check_prox_brute_force(tl1_prox, tl1_pen, cases,
-                                         "derived TL1 prox = brute-force global minimizer (both regimes, x = +-t)"))
+    checks.append(verify_threshold_brute_force(tl1_threshold, tl1_pen, pairs,
+                                               "TL1 threshold (both regimes): prox 0 just below, nonzero just above"))
+    checks.append(verify_prox_brute_force(tl1_prox, tl1_pen, cases,
+                                          "derived TL1 prox = brute-force global minimizer (both regimes, x = +-t)"))
     # limits
     checks.append(Check("symbolic", "thresholds as a -> 0+ (supercritical, mu_c -> 0): t_sup -> sqrt(2 mu)",
                         sp.limit(t_sup, a, 0, "+") == sp.sqrt(2 * mu) and sp.limit(mu_c, a, 0, "+") == 0,
@@ -734,7 +738,7 @@ def derive_prox_tl1() -> Derivation:
     checks.append(Check("symbolic", "thresholds as a -> inf (subcritical, mu_c -> inf): t_sub -> mu",
                         sp.limit(t_sub, a, sp.oo) == mu and sp.limit(mu_c, a, sp.oo) == sp.oo,
                         f"lim t_sub = {sp.limit(t_sub, a, sp.oo)}, lim mu_c = {sp.limit(mu_c, a, sp.oo)}"))
-    checks.extend(check_limits(tl1_prox))
+    checks.extend(verify_tl1_limits(tl1_prox))
 
     g_x = g.subs(xx, x)
     t_expr = sp.Piecewise((t_sub, mu <= mu_c), (t_sup, True))

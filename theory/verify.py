@@ -1,7 +1,8 @@
 """Reusable verification primitives. Each returns a :class:`theory.record.Check` and can fail.
 
 They take the *candidate* expression as an argument, so tests can pass a deliberately wrong formula through the very
-same verification and assert that it is reported as failed.
+same verification and assert that it is reported as failed. Like every verification in :mod:`theory` they are named
+``verify_*`` (derivations are ``derive_*``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sympy as sp
 from .record import Check
 
 
-def symbolic_zero(expr: sp.Expr, description: str, *, numeric_points: Sequence[dict] = ()) -> Check:
+def verify_symbolic_zero(expr: sp.Expr, description: str, *, numeric_points: Sequence[dict] = ()) -> Check:
     """Check that ``expr`` simplifies to zero.
 
     Parameters
@@ -54,7 +55,7 @@ def symbolic_zero(expr: sp.Expr, description: str, *, numeric_points: Sequence[d
     return Check("symbolic", description, False, f"difference simplifies to {simplified} (not 0)")
 
 
-def monte_carlo_agrees(
+def verify_monte_carlo(
     samples: np.ndarray, value: float, description: str, *, n_se: float = 4.0
 ) -> Check:
     """Check that a closed-form ``value`` lies within ``n_se`` standard errors of the sample mean.
@@ -85,7 +86,7 @@ def monte_carlo_agrees(
     )
 
 
-def numeric_agrees(
+def verify_numeric(
     candidate: Callable[..., float],
     reference: Callable[..., float],
     points: Sequence[tuple],
