@@ -1,6 +1,6 @@
 """What a researcher would write instead of the engine: one trial at a time, in NumPy or in PyTorch with autograd.
 
-These are deliberately *independent* implementations, written from THEORY.md and not from :mod:`numerics` (they share
+These are deliberately *independent* implementations, written from the theory page, not from :mod:`numerics` (they share
 no code with it), so that agreeing with the engine is evidence that both are right:
 
 - NumPy loops: the closed-form gradient with ``arccos`` of the clipped cosine, the prox written out per penalty, the
@@ -9,7 +9,7 @@ no code with it), so that agreeing with the engine is evidence that both are rig
   patch network on the samples), ``loss.backward()`` with ``loss = l(w) + (beta/2)|w - u|^2`` (``u`` fixed), an
   ``SGD(lr=eta)`` step and then thresholding ``u = prox(w)`` under ``no_grad``: the structure of public RVSM code.
 
-RVSM (THEORY.md section 4): ``u^0 = prox(w^0)``, ``w^{t+1} = w^t - eta (grad l(w^t) + beta (w^t - u^t))``,
+RVSM (theory page section 4): ``u^0 = prox(w^0)``, ``w^{t+1} = w^t - eta (grad l(w^t) + beta (w^t - u^t))``,
 ``u^{t+1} = prox(w^{t+1})`` with ``prox = prox_{(lam/beta) P}``.
 """
 
@@ -64,7 +64,7 @@ def prox_numpy(x: np.ndarray, mu: float, penalty: str, a: float | None = None) -
 
 
 def _population_grad_numpy(w: np.ndarray, ws: np.ndarray, k: int) -> np.ndarray:
-    """``(1/k^2) [A(w) w - k (pi - t)/pi w*]`` (THEORY.md section 2), ``t = arccos`` of the clipped cosine, with
+    """``(1/k^2) [A(w) w - k (pi - t)/pi w*]`` (theory page section 2), ``t = arccos`` of the clipped cosine, with
     ``A(w) = k + (k^2-k)/pi - k|w*| sin t/(pi|w|) - (k^2-k)|w*|/(pi|w|)``."""
     nw, ns = np.linalg.norm(w), np.linalg.norm(ws)
     t = math.acos(min(1.0, max(-1.0, float(w @ ws) / (nw * ns))))
@@ -113,8 +113,8 @@ def rvsm_empirical_numpy_loop(Z: np.ndarray, y: np.ndarray, w0: np.ndarray, pena
 
     Notes
     -----
-    Gradient of ``(1/N) sum_n (f(Z_n; w) - y_n)^2``: ``(2/N) sum_n r_n (1/k) sum_i 1{Z_ni . w > 0} Z_ni`` (THEORY.md
-    section 2), as two matrix-vector products with the flattened samples ``(N k, d)``.
+    Gradient of ``(1/N) sum_n (f(Z_n; w) - y_n)^2``: ``(2/N) sum_n r_n (1/k) sum_i 1{Z_ni . w > 0} Z_ni``
+    (theory page section 2), as two matrix-vector products with the flattened samples ``(N k, d)``.
     """
     n, k, d = Z.shape
     zf = Z.reshape(n * k, d)
@@ -177,7 +177,7 @@ def _modules(torch: Any) -> tuple[type, type]:
     nn = torch.nn
 
     class ClosedFormLoss(nn.Module):
-        """The population loss of the patch network as a module of its filter ``w`` (THEORY.md section 2)."""
+        """The population loss of the patch network as a module of its filter ``w`` (theory page section 2)."""
 
         def __init__(self, w0: Any, w_star: Any, k: int):
             super().__init__()

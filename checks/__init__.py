@@ -1,4 +1,4 @@
-"""The theorems of THEORY.md as named, Hypothesis-driven executable checks.
+"""The theorems of the theory page as named, Hypothesis-driven executable checks.
 
 ``checks.run(names=None, profile="quick")`` returns a list of :class:`CheckResult`; ``python -m checks`` prints a
 table and exits non-zero on any failure. Each check lives in :mod:`checks.catalog` with its statement, its strategy

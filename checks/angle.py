@@ -1,4 +1,4 @@
-"""Check of the angle to the teacher along the iterations (THEORY.md section 5, "Angle").
+"""Check of the angle to the teacher along the iterations (theory page section 5, "Angle").
 
 ``angle_behaviour``
     (a) Plain gradient descent (lam = 0) from angle ``pi - delta`` never increases the angle to ``w*`` (up to
@@ -153,7 +153,7 @@ def _prox_push_kept_branch_only(inst: Instance, mu: float) -> float:
 ANGLE_BEHAVIOUR = register(CheckSpec(
     name="angle_behaviour",
     statement=("Plain gradient descent never increases the angle to w*; RVSM's angle may increase but stays below "
-               "pi - delta from a start at pi - delta when the prox push is small against the pull (THEORY.md s.5)"),
+               "pi - delta from a start at pi - delta when the prox push is small against the pull (theory page s.5)"),
     section="5",
     strategy=lambda profile: _cases(profile),
     prop=_prop_angle,

@@ -1,4 +1,4 @@
-"""Checks of the binarized network with the coarse gradient (THEORY.md section 6: the analysis extended from the ReLU
+"""Checks of the binarized network with the coarse gradient (theory page section 6: the analysis extended from the ReLU
 network to the binarized one, trained with a straight-through coarse gradient).
 
 ``binary_closed_forms``
@@ -204,7 +204,7 @@ BINARY_CLOSED_FORMS = register(CheckSpec(
     statement=("The binarized network's closed-form loss t/(k pi) and expected coarse gradient c (w_hat - e) (ReLU "
                "and identity STE) agree with Monte Carlo of the sampled network within Bernstein's bound (4 standard "
                "deviations from the per-sample variance of the closed form, plus the N-sample resolution) "
-               "(THEORY.md s.6)."),
+               "(theory page s.6)."),
     section="6",
     strategy=lambda profile: points(profile),
     prop=_closed_forms_prop,
@@ -244,7 +244,7 @@ def _neg_coarse(w, ws, k, ste="relu"):
 COARSE_GRADIENT_CORRELATION = register(CheckSpec(
     name="coarse_gradient_correlation",
     statement=("The expected coarse gradient correlates positively with the true gradient of l = t/(k pi) for t in "
-               "(0, pi), at the angle t/2 (THEORY.md s.6)."),
+               "(0, pi), at the angle t/2 (theory page s.6)."),
     section="6",
     strategy=lambda profile: points(profile, (0.01, math.pi - 0.01)),
     prop=_correlation_prop,
@@ -365,7 +365,7 @@ BINARY_LIMIT_NORMALIZED = register(CheckSpec(
     name="binary_limit_normalized",
     statement=("With w <- w/|w| after each w-update, the split iteration with the expected coarse gradient converges "
                "to the predicted limit (l1: u = r' soft(e, tau), tau = lam/c + lam/(beta r'); l0, TL1 likewise) "
-               "(THEORY.md s.6)."),
+               "(theory page s.6)."),
     section="6",
     strategy=lambda profile: split_cases(profile),
     prop=_normalized_prop,
@@ -382,7 +382,7 @@ BINARY_LIMIT_NORMALIZED = register(CheckSpec(
 # ----------------------------------------------------------------------------------------------------------------------
 # binary_collapse_without_normalization
 # ----------------------------------------------------------------------------------------------------------------------
-# Where u = 0 the unnormalized map is F(w) = (1 - eta beta - eta c/|w|) w + eta c e (THEORY.md s.6, derived and
+# Where u = 0 the unnormalized map is F(w) = (1 - eta beta - eta c/|w|) w + eta c e (theory page s.6, derived and
 # verified in theory.binary_limits.derive_binary_split_collapse). Its limits there:
 # * the period-2 orbits |w| = eta c/(2 - eta beta), cos t = 1 - eta beta/2 (a (d-2)-sphere of them, rotated about e),
 #   linearly stable across the family for 0 < eta beta < 1 (in-plane monodromy: det (1 - eta beta)^2, Jury
@@ -546,7 +546,7 @@ BINARY_COLLAPSE = register(CheckSpec(
                "on the invariant but repelling ray {n e} (multipliers 1 - eta beta and 1 - eta beta - eta c/n), "
                "which stay on it and follow n -> (1 - eta beta) n (collapse to 0); under l0 the points n e with "
                "n min|e_i| > sqrt(2 lam/beta) stay fixed "
-               "(THEORY.md s.6)."),
+               "(theory page s.6)."),
     section="6",
     strategy=lambda profile: collapse_cases(profile),
     prop=_collapse_prop,
@@ -594,7 +594,7 @@ def _error_prop(s: SplitCase, ingr) -> Outcome:
 BINARY_ERROR_ESTIMATES = register(CheckSpec(
     name="binary_error_estimates",
     statement=("On normalized l1 limits, |u/r' - e|_inf <= tau, |u/r' - e|_2 <= tau sqrt(|supp e|), r' >= 1 and "
-               "tau = lam/c + lam/(beta r') <= lam (1/c + 1/beta) (THEORY.md s.6)."),
+               "tau = lam/c + lam/(beta r') <= lam (1/c + 1/beta) (theory page s.6)."),
     section="6",
     strategy=lambda profile: split_cases(profile, penalties=("l1",)),
     prop=_error_prop,

@@ -1,4 +1,4 @@
-"""Checks of the closed forms of THEORY.md section 2: population loss and gradient, and the critical points.
+"""Checks of the closed forms of theory page section 2: population loss and gradient, and the critical points.
 
 ``loss_gradient_closed_form``
     The closed-form loss and gradient (:mod:`numerics.population`) agree with Monte Carlo of the sampled network
@@ -101,7 +101,7 @@ def teacher_cases(draw, profile: str = "quick") -> TeacherCase:
 # Mutated ingredients (plausible mistakes)
 # ----------------------------------------------------------------------------------------------------------------------
 def _kernel(w: np.ndarray, w_star: np.ndarray) -> np.ndarray:
-    """Arc-cosine kernel ``g = |w||w*| (sin t + (pi - t) cos t) / (2 pi)`` (THEORY.md s.2)."""
+    """Arc-cosine kernel ``g = |w||w*| (sin t + (pi - t) cos t) / (2 pi)`` (theory page s.2)."""
     t = population.angle(w, w_star)
     nw, ns = np.linalg.norm(w, axis=-1), np.linalg.norm(w_star, axis=-1)
     return nw * ns * (np.sin(t) + (math.pi - t) * np.cos(t)) / (2.0 * math.pi)
@@ -154,7 +154,7 @@ def _mc_loss_and_grad(w: np.ndarray, w_star: np.ndarray, k: int, n: int, seed: i
     Notes
     -----
     ``e_n = (f(Z_n; w) - f(Z_n; w*))^2`` and ``g_n = 2 r_n (1/k) sum_i 1{Z_ni . w > 0} Z_ni``, ``r_n = f(Z_n; w) - y_n``
-    (THEORY.md s.2); both are unbiased for ``l(w)`` and ``grad l(w)`` (``w != 0``: the integrand is Lipschitz in ``w``
+    (theory page s.2); both are unbiased for ``l(w)`` and ``grad l(w)`` (``w != 0``: the integrand is Lipschitz in ``w``
     and differentiable almost surely). Standard errors are the sample standard deviations over ``sqrt(N)``.
     """
     Z = model.sample_patches(n, k, w.shape[0], seed=seed)
@@ -204,7 +204,7 @@ def _loss_ingredients() -> dict[str, Any]:
 LOSS_GRADIENT = register(CheckSpec(
     name="loss_gradient_closed_form",
     statement=("The closed-form population loss and gradient agree with Monte Carlo of the sampled network within "
-               "4 standard errors, and the gradient with central finite differences of the loss (THEORY.md s.2)."),
+               "4 standard errors, and the gradient with central finite differences of the loss (theory page s.2)."),
     section="2",
     strategy=lambda profile: loss_points(profile),
     prop=_loss_gradient_prop,
@@ -339,7 +339,7 @@ CRITICAL_POINTS = register(CheckSpec(
     name="critical_points",
     statement=("w* is a strict minimum (l = 0, grad = 0), w = -c w* is a critical point that descends under rotation "
                "toward w* (saddle), w = 0 is a strict local maximum for k >= 2, and the Hessian at w* has eigenvalues "
-               "1/k (orthogonal) and (k + (k^2-k)/pi)/k^2 (along w*) (THEORY.md s.2)."),
+               "1/k (orthogonal) and (k + (k^2-k)/pi)/k^2 (along w*) (theory page s.2)."),
     section="2",
     strategy=lambda profile: teacher_cases(profile),
     prop=_critical_prop,

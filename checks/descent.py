@@ -1,11 +1,11 @@
-"""Check ``lagrangian_nonincreasing``: the relaxed Lagrangian never increases along RVSM (THEORY.md s.5).
+"""Check ``lagrangian_nonincreasing``: the relaxed Lagrangian never increases along RVSM (theory page s.5).
 
 ``L_beta(w, u) = l(w) + lam sum_i P(u_i) + (beta/2) |w - u|^2`` (:meth:`numerics.Problem.lagrangian`) is recorded at
 every iteration of :func:`numerics.run` (``record_every=1``) for a batch of four starts per generated instance
 (:func:`checks.strategies.instances`: step ``eta = frac * 2/(L + beta)``, ``frac`` in [0.1, 0.8], ``L`` the smoothness
 constant at ``w*``), and every increase ``L^{t+1} - L^t`` must stay within rounding.
 
-Scope. THEORY.md s.5 states descent where ``grad l`` is ``L``-Lipschitz along the iterates, with ``L`` the local
+Scope. theory page s.5 states descent where ``grad l`` is ``L``-Lipschitz along the iterates, with ``L`` the local
 constant at ``w*``, and ``grad l`` is not Lipschitz near ``w = 0``. The descent proof needs less: only the upper
 quadratic bound ``l(y) <= l(x) + grad l(x).(y - x) + (L/2)|y - x|^2``. That bound holds for every ``x != 0`` with
 ``L = (k + (k^2 - k)/pi)/k^2`` (the constant at ``w*``), because
@@ -95,7 +95,7 @@ def run_lagrangian(inst: Instance, penalty: Penalty, starts: np.ndarray, iters: 
 
 def reference_lagrangian(inst: Instance, penalty: Penalty, starts: np.ndarray, iters: int, *,
                          coupling: float = 1.0) -> np.ndarray:
-    """A plain NumPy RVSM loop (THEORY.md s.4) returning ``L_beta(w^t, u^t)``, shape ``(iters + 1, B)``.
+    """A plain NumPy RVSM loop (theory page s.4) returning ``L_beta(w^t, u^t)``, shape ``(iters + 1, B)``.
 
     Parameters
     ----------
@@ -195,7 +195,7 @@ LAGRANGIAN_NONINCREASING = register(CheckSpec(
     name="lagrangian_nonincreasing",
     statement=("Along RVSM with eta < 2/(L + beta) (L the smoothness constant at w*), from any start (also near 0 "
                "and opposite w*), the relaxed Lagrangian l(w) + lam P(u) + beta/2 |w - u|^2 never increases beyond "
-               "rounding (THEORY.md s.5)."),
+               "rounding (theory page s.5)."),
     section="5",
     strategy=lambda profile: descent_cases(profile),
     prop=_descent_prop,

@@ -1,7 +1,7 @@
 """The machinery behind every named check: a registry, a Hypothesis-driven runner, and swappable ingredients.
 
 A check is a property of generated problem instances. It is registered with :func:`register` as a
-:class:`CheckSpec`: a stable name, a one-sentence statement with its THEORY.md section, a Hypothesis strategy per
+:class:`CheckSpec`: a stable name, a one-sentence statement with its theory page section, a Hypothesis strategy per
 profile, and a property ``prop(example, ingredients) -> Outcome``. *Ingredients* are the pieces of theory or
 numerics the property relies on (a prox, a gradient, a limit predictor, ...), passed as a dict with the real ones as
 defaults. A *mutation* (:class:`Mutation`) is a plausible mistake stored once, on its check's spec: a name, a

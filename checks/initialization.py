@@ -1,4 +1,4 @@
-"""Check ``initialization_probability``: the probability of a start nearly opposite the teacher (THEORY.md s.4).
+"""Check ``initialization_probability``: the probability of a start nearly opposite the teacher (theory page s.4).
 
 For ``w0`` uniform on ``S^{d-1}`` (:func:`numerics.init.uniform_sphere`) and ``delta`` in ``(0, pi/2]``,
 ``P(angle(w0, w*) > pi - delta) = (1/2) I_{sin^2 delta}((d-1)/2, 1/2) <= delta/pi``
@@ -106,7 +106,7 @@ def _init_prop(ex: InitCase, ing) -> Outcome:
 INITIALIZATION_PROBABILITY = register(CheckSpec(
     name="initialization_probability",
     statement=("For w0 uniform on the sphere, P(angle(w0, w*) > pi - delta) = (1/2) I_{sin^2 delta}((d-1)/2, 1/2) "
-               "within 4 Monte Carlo standard errors, and it is <= delta/pi (THEORY.md s.4)."),
+               "within 4 Monte Carlo standard errors, and it is <= delta/pi (theory page s.4)."),
     section="4",
     strategy=lambda profile: init_cases(profile),
     prop=_init_prop,

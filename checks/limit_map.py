@@ -1,4 +1,4 @@
-"""Checks of the RVSM limit (THEORY.md section 5): the limit matches the predicted thresholding of w*, and it has no
+"""Checks of the RVSM limit (theory page section 5): the limit matches the predicted thresholding of w*, and it has no
 false positives.
 
 ``limit_matches_prediction``
@@ -15,7 +15,7 @@ false positives.
     ``"penalty"``. Why ``q > 0``: on a coordinate with ``w*_i = 0`` the fixed-point equation reads
     ``(q + beta) w_i = beta u_i`` with ``u_i = prox(w_i)``. A kept ``u_i != 0`` then needs ``q w_i = 0`` (l0, where
     ``u_i = w_i``), i.e. ``q = 0``, or ``q w_i = -beta mu rho'(|u_i|) sign(w_i)`` (l1, TL1), i.e. ``q < 0``. So a
-    false positive is possible only at a limit with ``q <= 0``, and THEORY.md's unconditional claim is false there:
+    false positive is possible only at a limit with ``q <= 0``, and the unconditional claim is false there:
     the thorough profile found ``w* = (0, 1)``, ``k = 3``, l0, ``lam = 0.1``, ``beta = 1``, ``eta = 0.647``,
     ``w0 = (0.909, -0.416)``, whose RVSM limit is ``u = (0.532, 0)``, ``w = (0.532, 0.206)`` with
     ``q = 1.7e-14`` (a genuine fixed point, residual 1e-14; pinned in tests/test_checks_limit_map.py). The check
@@ -211,7 +211,7 @@ LIMIT_MATCHES_PREDICTION = register(CheckSpec(
     name="limit_matches_prediction",
     statement=("RVSM converges and its limit (w, u) is the predicted thresholding of w*: the limit map for l1, the "
                "map outside the band and one of the two self-consistent fixed points inside it for l0 and TL1 "
-               "(THEORY.md s.5)"),
+               "(theory page s.5)"),
     section="5",
     strategy=lambda profile: instances(profile),
     prop=_prop_limit,
@@ -230,7 +230,7 @@ LIMIT_MATCHES_PREDICTION = register(CheckSpec(
 NO_FALSE_POSITIVES = register(CheckSpec(
     name="no_false_positives",
     statement=("At an RVSM limit with q(w_bar) > 0, u_bar is exactly zero wherever w* is zero, and w_bar is exactly "
-               "zero only where w* is; false positives need q <= 0 (THEORY.md s.5, corrected)"),
+               "zero only where w* is; false positives need q <= 0 (theory page s.5, corrected)"),
     section="5",
     strategy=lambda profile: instances(profile, teacher_kinds=("sparse",)),
     prop=_prop_no_false_positives,

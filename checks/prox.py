@@ -1,7 +1,7 @@
 """Check ``prox_global_minimizer``: every thresholding operator is the global minimizer of its prox objective.
 
 For each penalty of :mod:`numerics.penalties` (l1, l0 and TL1 in both threshold regimes), RVSM's prox
-``prox_{mu P}(x)`` with ``mu = lam / beta`` (THEORY.md s.3-4) must attain the global minimum of
+``prox_{mu P}(x)`` with ``mu = lam / beta`` (theory page s.3-4) must attain the global minimum of
 ``F(y) = mu P(y) + (y - x)^2 / 2``. The reference is :func:`theory.thresholding.brute_force_prox` (a fine grid plus
 bounded Brent refinement of every basin; it uses only the penalty's *value*, from :mod:`theory.thresholding`, never a
 threshold formula). The inputs ``x`` are drawn across the whole range, and also just above and just below the
@@ -118,7 +118,7 @@ def _ingredients() -> dict[str, Any]:
         "l1_prox": L1().prox,
         "l0_prox": L0().prox,
         "tl1_prox": _tl1_prox,
-        # RVSM's prox parameter: u = prox_{(lam/beta) P}(w) (THEORY.md s.4)
+        # RVSM's prox parameter: u = prox_{(lam/beta) P}(w) (theory page s.4)
         "prox_parameter": lambda lam, beta: lam / beta,
     }
 
@@ -156,7 +156,7 @@ def _candidate(ing, ex: ProxCase, x: np.ndarray) -> np.ndarray:
 
 
 def _prox_prop(ex: ProxCase, ing) -> Outcome:
-    mu = ex.lam / ex.beta  # the definition (THEORY.md s.4), independent of the prox_parameter ingredient
+    mu = ex.lam / ex.beta  # the definition (theory page s.4), independent of the prox_parameter ingredient
     value = _value_fn(ex.penalty, ex.a)
     x = np.asarray(ex.xs, dtype=np.float64)
     y_c = _candidate(ing, ex, x)
@@ -184,7 +184,7 @@ PROX_GLOBAL_MINIMIZER = register(CheckSpec(
     name="prox_global_minimizer",
     statement=("Each thresholding operator (l1, l0, TL1 in both regimes) with mu = lam/beta attains the global minimum "
                "of mu P(y) + (y - x)^2/2 found by brute force, also just above and below its threshold, and returns "
-               "0 at a tie (THEORY.md s.3)."),
+               "0 at a tie (theory page s.3)."),
     section="3",
     strategy=lambda profile: prox_cases(profile),
     prop=_prox_prop,

@@ -1,4 +1,4 @@
-"""Check of the linear rate of RVSM near its limit (THEORY.md section 5, "Rate").
+"""Check of the linear rate of RVSM near its limit (theory page section 5, "Rate").
 
 ``linear_rate``
     Once the support of ``u`` is frozen, RVSM near its limit is the affine-plus-small map
@@ -8,7 +8,7 @@
         J = I - eta (H + beta (I - D)),   H = Hessian of l at w_bar,   D = diag(prox'(w_bar_i)).
 
     On kept coordinates of l1 / l0, ``prox' = 1`` and the beta terms cancel; on zeroed coordinates ``prox' = 0`` and
-    they add ``beta``; TL1 kept coordinates have ``0 < prox' < 1``. THEORY.md's "close to 1 - eta/k" is the value of
+    they add ``beta``; TL1 kept coordinates have ``0 < prox' < 1``. The original "close to 1 - eta/k" is the value of
     the smallest eigenvalue at ``w_bar = w*`` (Hessian eigenvalue 1/k on the directions orthogonal to w*); at the
     actual limit ``w_bar != w*`` and the zeroed coordinates add beta, so the check compares with the exact
     ``rho = max |eig J|`` (ingredient ``"predicted_factor"``) and reports ``1 - eta/k`` alongside.
@@ -132,7 +132,7 @@ def _prop_rate(inst: Instance, ingr: dict[str, Any]) -> Outcome:
 LINEAR_RATE = register(CheckSpec(
     name="linear_rate",
     statement=("Once the support of u is frozen, RVSM converges linearly with the spectral radius of its linearization "
-               "at the limit, close to 1 - eta/k (THEORY.md s.5)"),
+               "at the limit, close to 1 - eta/k (theory page s.5)"),
     section="5",
     strategy=lambda profile: instances(profile, teacher_kinds=("dense", "sparse"), k_min=2),
     prop=_prop_rate,

@@ -1,4 +1,4 @@
-"""Check of the small-lambda behaviour of the RVSM limit (THEORY.md section 5, "Small lambda"), l1 penalty.
+"""Check of the small-lambda behaviour of the RVSM limit (theory page section 5, "Small lambda"), l1 penalty.
 
 ``small_lambda_orders``
     For a geometric sequence of lam, the predicted limit ``u_bar(lam)`` (:func:`numerics.predict`, itself
@@ -107,7 +107,7 @@ def _missing_inverse_beta(w_star: np.ndarray, k: int, beta: float) -> np.ndarray
 SMALL_LAMBDA_ORDERS = register(CheckSpec(
     name="small_lambda_orders",
     statement=("For small lam the l1 limit satisfies |u_bar - w*| = O(lam), and u_bar = w* + lam v + O(lam^2) with "
-               "v = r'(0) w* - (k + 1/beta) sign(w*) (THEORY.md s.5)"),
+               "v = r'(0) w* - (k + 1/beta) sign(w*) (theory page s.5)"),
     section="5",
     strategy=lambda profile: _cases(profile),
     prop=_prop_orders,

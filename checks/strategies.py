@@ -1,4 +1,4 @@
-"""Hypothesis strategies for RVSM problem instances (THEORY.md sections 1-5).
+"""Hypothesis strategies for RVSM problem instances (theory page sections 1-5).
 
 An :class:`Instance` is a plain frozen dataclass of Python numbers and tuples, so the repr of a (shrunk) falsifying
 example is a call that rebuilds it: ``checks.replay("name", Instance(d=2, k=1, ...))``.

@@ -111,7 +111,7 @@ def check_teacher(w_star: Array) -> None:
     if not _all(xp, xp.isfinite(w_star)):
         raise ValueError("w_star must be finite (found NaN or inf)")
     if not _all(xp, xp.any(w_star != 0, axis=-1)):
-        raise ValueError("w_star must be nonzero: the teacher w* = 0 is excluded (THEORY.md section 1)")
+        raise ValueError("w_star must be nonzero: the teacher w* = 0 is excluded (theory page section 1)")
 
 
 def make_rng(seed: Any) -> np.random.Generator:

@@ -1,8 +1,8 @@
-"""The binarized network and its coarse (straight-through) gradient (THEORY.md section 6, issue 7).
+"""The binarized network and its coarse (straight-through) gradient (theory page section 6, issue 7).
 
 Model: the architecture of :mod:`numerics.model` with the binary activation ``sigma(t) = 1{t > 0}``:
 ``f(Z; w) = (1/k) sum_i 1{Z_i . w > 0}``, patches ``Z_i`` i.i.d. N(0, I_d), labels ``y = f(Z; w*)``, loss
-``l(w) = E[(f(Z; w) - f(Z; w*))^2]`` (**no factor 1/2**, the toolkit's convention of THEORY.md section 1).
+``l(w) = E[(f(Z; w) - f(Z; w*))^2]`` (**no factor 1/2**, the toolkit's convention of theory page section 1).
 
 The true gradient of every sampled loss is 0 almost surely (``f`` is piecewise constant in ``w``), so training uses
 the *coarse gradient*: the chain rule with ``sigma'`` replaced by a straight-through estimator (STE) ``mu'``,

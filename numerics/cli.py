@@ -11,7 +11,7 @@ It prints a summary (converged fraction, sparsity of u, distance to the limit pr
 
 Teachers (``--teacher``), seeded by ``--seed``:
 
-- ``gaussian``: w* has i.i.d. N(0, 1) entries (so E|w*|^2 = d; the scale of THEORY.md's examples);
+- ``gaussian``: w* has i.i.d. N(0, 1) entries (so E|w*|^2 = d; the scale of the original statement's examples);
 - ``sparse``: the same Gaussian entries, then exactly ``round(sparsity * d)`` coordinates (chosen uniformly per
   trial) set to 0; ``sparsity`` in [0, 1) and at least one coordinate stays nonzero (E|w*|^2 = d - zeros).
 

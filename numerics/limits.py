@@ -1,4 +1,4 @@
-"""The predicted limit of RVSM (THEORY.md section 5): the fixed point (w_bar, u_bar) as a "novel thresholding" of w*.
+"""The predicted limit of RVSM (theory page section 5): the fixed point (w_bar, u_bar) as a "novel thresholding" of w*.
 
 :func:`predict` solves the two-parameter self-consistency of the fixed-point equations for one teacher or a batch of
 them, for any penalty of :mod:`numerics.penalties`, and reports where two fixed points coexist (the l0 / TL1 band).
@@ -11,7 +11,7 @@ Fixed point of the iteration ``w <- w - eta (grad l(w) + beta (w - u))``, ``u <-
 
     grad l(w) + beta (w - u) = 0,        u = prox_{mu P}(w).
 
-The population gradient (THEORY.md section 2) is ``grad l(w) = q w - s w*`` with ``s = (pi - t)/(k pi)`` and
+The population gradient (theory page section 2) is ``grad l(w) = q w - s w*`` with ``s = (pi - t)/(k pi)`` and
 ``q = A(w)/k^2``; both depend on ``w`` only through ``|w|`` and ``t = angle(w, w*)``. For fixed ``(s, q)`` the
 equations decouple over coordinates: ``(q + beta) w_i = s w*_i + beta u_i``. Two branches per coordinate:
 
@@ -169,7 +169,7 @@ def _branch_point(pen: Penalty, w_star: np.ndarray, s: np.ndarray, q: np.ndarray
 
 
 def _normalized_coefficients(w: np.ndarray, w_star: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(k s(w), k q(w))`` from :func:`numerics.population.gradient_coefficients` (THEORY.md section 2), normalized
+    """``(k s(w), k q(w))`` from :func:`numerics.population.gradient_coefficients` (theory page section 2), normalized
     so that both equal 1 at ``w = w*``."""
     q, s = gradient_coefficients(w, w_star, k, validate=False)
     return k * s, k * q
@@ -330,7 +330,7 @@ def _solve_self_consistency(pen: Penalty, ws2: np.ndarray, lam: np.ndarray, beta
 # Public API
 # ----------------------------------------------------------------------------------------------------------------------
 def predict(problem: Problem, *, band: str = "keep", support: Any = None, tol: float = 1e-14) -> LimitPrediction:
-    r"""Predict the limit ``(w_bar, u_bar)`` of RVSM (population gradient) for a teacher ``w*`` (THEORY.md section 5).
+    r"""Predict the limit ``(w_bar, u_bar)`` of RVSM (population gradient) for a teacher ``w*`` (theory page section 5).
 
     Parameters
     ----------
@@ -365,7 +365,7 @@ def predict(problem: Problem, *, band: str = "keep", support: Any = None, tol: f
     Notes
     -----
     With ``mu = lam/beta``, ``grad l(w) = q w - s w*``, ``s = (pi - t)/(k pi)``, ``q = A(w)/k^2``
-    (THEORY.md section 2, ``t = angle(w, w*)``), a fixed point satisfies ``(q + beta) w = s w* + beta u``,
+    (theory page section 2, ``t = angle(w, w*)``), a fixed point satisfies ``(q + beta) w = s w* + beta u``,
     ``u = prox_{mu P}(w)``. For given ``(s, q)``, with ``r = s/q`` and ``mu_bar = lam (1/beta + 1/q)``:
 
     .. math::

@@ -1,4 +1,4 @@
-"""The sampled network: Gaussian patches, forward pass, empirical loss and gradient (THEORY.md sections 1 and 2).
+"""The sampled network: Gaussian patches, forward pass, empirical loss and gradient (theory page sections 1 and 2).
 
 A batch of trials that share one set of samples is handled with one matrix product for the pre-activations,
 ``(N k, d) @ (d, B)``, and one for the gradient, ``(d, N k) @ (N k, B)``; there is no Python loop over trials or
@@ -126,7 +126,7 @@ def empirical_loss(w: Array, Z: Array, y: Array) -> Array:
 
     Notes
     -----
-    l_N(w) = (1/N) sum_n (f(Z_n; w) - y_n)^2 (no factor 1/2, as the population loss of THEORY.md section 1).
+    l_N(w) = (1/N) sum_n (f(Z_n; w) - y_n)^2 (no factor 1/2, as the population loss of theory page section 1).
     """
     xp, *_ = _check_zw(Z, w)
     r = _residual(xp, forward(Z, w), y)
@@ -138,7 +138,7 @@ def empirical_grad(w: Array, Z: Array, y: Array) -> Array:
 
     Notes
     -----
-    grad l_N(w) = (2/N) sum_n r_n (1/k) sum_i 1{Z_ni . w > 0} Z_ni, r_n = f(Z_n; w) - y_n (THEORY.md section 2);
+    grad l_N(w) = (2/N) sum_n r_n (1/k) sum_i 1{Z_ni . w > 0} Z_ni, r_n = f(Z_n; w) - y_n (theory page section 2);
     the derivative of sigma at 0 is taken as 0. For a batch it is one product (d, N k) @ (N k, B) of Z^T with the
     coefficients c_{(n,i), b} = (2 / (N k)) r_{n b} 1{Z_ni . w_b > 0}.
     """

@@ -1,6 +1,6 @@
 """Sparsity penalties l1, l0 and transformed l1 (TL1) with their proximal (thresholding) operators.
 
-Convention (THEORY.md section 3): ``prox_{mu P}(x) = argmin_y mu P(y) + (y - x)^2 / 2``, coordinatewise. Every penalty
+Convention (theory page section 3): ``prox_{mu P}(x) = argmin_y mu P(y) + (y - x)^2 / 2``, coordinatewise. Every penalty
 here has the form ``prox(x, mu) = where(|x| > threshold(mu), shrink(x, mu), 0)``: a threshold below which the
 minimizer is 0, and a nonzero branch ``shrink`` used above it. **Ties at the threshold go to 0.**
 

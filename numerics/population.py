@@ -1,6 +1,6 @@
 """Closed-form population loss and gradient of the one-hidden-layer, non-overlapping-patch ReLU CNN.
 
-Model (THEORY.md section 1): ``f(Z; w) = (1/k) sum_i relu(Z_i . w)``, ``Z_i`` i.i.d. N(0, I_d), teacher ``w* != 0``,
+Model (theory page section 1): ``f(Z; w) = (1/k) sum_i relu(Z_i . w)``, ``Z_i`` i.i.d. N(0, I_d), teacher ``w* != 0``,
 loss ``l(w) = E[(f(Z; w) - f(Z; w*))^2]`` (**no factor 1/2**, as in Brutzkus & Globerson 2017).
 
 All functions take ``w`` and ``w_star`` of shape ``(..., d)``; their leading axes broadcast against each other (a
@@ -151,7 +151,8 @@ def gradient_coefficients(w: Array, w_star: Array, k: int, *, validate: bool = T
 
     Notes
     -----
-    These are the constants of the fixed-point equation ``(q + beta) w_bar = s w* + beta u_bar`` (THEORY.md 5).
+    These are the constants of the fixed-point equation ``(q + beta) w_bar = s w* + beta u_bar``
+    (theory page section 5).
     """
     k = check_positive_int("k", k)
     xp, w, w_star = _prepare(w, w_star, validate)

@@ -74,7 +74,7 @@ def run(problem: Problem, w0: Array, *, eta: Any, iters: int, tol: float | None 
 
     Notes
     -----
-    The update (THEORY: section "The relaxed variable splitting method" of the docs), ``mu = lam / beta``::
+    The update (theory page section 4), ``mu = lam / beta``::
 
         w^{t+1} = w^t - eta (grad l(w^t) + beta (w^t - u^t)),   u^{t+1} = prox_{mu P}(w^{t+1}).
 

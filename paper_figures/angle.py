@@ -1,7 +1,7 @@
 """Figure ``angle``: the angle to ``w*`` along plain gradient descent and along RVSM from the same start.
 
 Under plain gradient descent (``lam = 0``) on the population loss the angle ``angle(w^t, w*)`` never increases; under
-RVSM it is not monotone (THEORY.md section 5): the iterate ``w^t`` first turns towards ``w*`` and can overshoot the
+RVSM it is not monotone (theory page section 5): the iterate ``w^t`` first turns towards ``w*`` and can overshoot the
 angle of its limit ``w_bar`` (which is not parallel to ``w*``: the penalty thresholds some coordinates), then turns
 back. The inset zooms on that rise.
 
@@ -9,7 +9,7 @@ The instance is chosen programmatically (:func:`search`): :data:`N_CANDIDATES` t
 ``d = 10``) with starts uniform on the sphere of radius ``|w*|``, all under the fixed seed :data:`SEED`; RVSM with l1,
 ``lam = 0.05``, ``beta = 1``, ``eta = 0.5``, ``k = 4`` is run on all of them, and the candidate with the largest rise
 ``max_t [angle_t - min_{s <= t} angle_s]`` is drawn. (With these settings 36 of the 64 candidates show a rise above
-1e-12 rad; the chosen one, candidate 53, rises by 2.2 degrees. THEORY.md reported rises of ~1e-2 degrees on other
+1e-12 rad; the chosen one, candidate 53, rises by 2.2 degrees. Rises of ~1e-2 degrees were first seen on other
 instances.) The dashed line is the angle of the predicted limit ``w_bar`` (:func:`numerics.predict`).
 """
 

@@ -1,7 +1,7 @@
 """Figure ``l0_hysteresis``: a teacher coordinate inside the l0 band has two limits; the start decides which.
 
 For l0 (``gamma = sqrt(2 lam/beta)``) a coordinate with ``gamma < r |w*_i| <= gamma (1 + beta/q)`` has two
-self-consistent fixed points (THEORY.md section 5, :func:`numerics.predict`, its ``band`` mask): kept,
+self-consistent fixed points (theory page section 5, :func:`numerics.predict`, its ``band`` mask): kept,
 ``u_bar_i = r w*_i``, and zeroed, ``u_bar_i = 0`` (with ``w_bar_i = s w*_i/(q + beta)``). The teacher
 ``w* = (1, -0.8, 0.6, 0.35, 0)`` with ``k = 2``, ``lam = 0.005``, ``beta = 0.1`` has exactly one band coordinate,
 ``i = 3`` (``w*_3 = 0.35``; the band is ``0.316 < r|w*_i| <= 0.379`` there).

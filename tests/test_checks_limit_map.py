@@ -26,7 +26,7 @@ def test_mutation_fails(name, mutation):
     assert res.falsifying is not None and res.error is None
 
 
-# A finding of the thorough profile: THEORY.md's unconditional "no false positives" fails for l0 at a q = 0 limit.
+# A finding of the thorough profile: the unconditional "no false positives" fails for l0 at a q = 0 limit.
 _FALSE_POSITIVE_CASE = dict(d=2, k=3, w_star=(0.0, 1.0), penalty="l0", a=None, lam=0.1, beta=1.0,
                             eta=0.6470230787261902, w0=(0.9092974268256817, -0.4161468365471424))
 

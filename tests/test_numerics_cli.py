@@ -29,7 +29,7 @@ def test_small_run_writes_csv_and_json(tmp_path, capsys):
     for r in rows:
         assert all(math.isfinite(float(r[c])) for c in cli.CSV_COLUMNS)
         assert int(r["support_true"]) == 6  # round(0.25 * 8) = 2 zeros
-        assert int(r["false_pos"]) == 0  # u_bar is zero wherever w* is (THEORY.md section 5)
+        assert int(r["false_pos"]) == 0  # u_bar is zero wherever w* is (theory page section 5)
         # distance to the predicted limit: the stop criterion |step| < tol leaves an error ~ tol k / eta
         assert float(r["dist_u_support"]) < 1e-8 and int(r["support_consistent"]) == 1
     settings = json.loads((out / "settings.json").read_text())

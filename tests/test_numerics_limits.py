@@ -1,7 +1,7 @@
 """Tests of numerics.predict (numerics.limits) against independent references.
 
 The reference is a plain-NumPy RVSM iteration written here, with the closed-form population gradient coded here from
-THEORY.md section 2 (angle by arctan2 of the perpendicular part, not the code under test) and the prox of
+theory page section 2 (angle by arctan2 of the perpendicular part, not the code under test) and the prox of
 numerics.penalties (tested on its own against brute force). Its limit must be a fixed point that predict reproduces.
 """
 
@@ -20,7 +20,7 @@ K, BETA, ETA = 4, 0.1, 1.0  # eta < 2/(L + beta) with L ~ (k + (k^2-k)/pi)/k^2 ~
 
 
 def grad_ref(w: np.ndarray, ws: np.ndarray, k: int) -> np.ndarray:
-    """THEORY.md 2: grad l = (1/k^2)[A w - k (pi - t)/pi w*], A = k + (k^2-k)/pi - k|w*| sin t/(pi|w|)
+    """theory page section 2: grad l = (1/k^2)[A w - k (pi - t)/pi w*], A = k + (k^2-k)/pi - k|w*| sin t/(pi|w|)
     - (k^2-k)|w*|/(pi|w|)."""
     wn = np.linalg.norm(w, axis=-1, keepdims=True)
     sn = np.linalg.norm(ws, axis=-1, keepdims=True)

@@ -91,7 +91,7 @@ def _unbiasedness_z(reference, k=3, d=4, n=200, seeds=400):
 
 
 def _grad_closed_form(w, w_star, k):
-    """Population gradient coded here from THEORY.md section 2 (independent of numerics.population)."""
+    """Population gradient coded here from theory page section 2 (independent of numerics.population)."""
     nw, ns = np.linalg.norm(w), np.linalg.norm(w_star)
     t = math.acos(np.clip(w @ w_star / (nw * ns), -1, 1))
     A = k + (k * k - k) / math.pi - k * ns * math.sin(t) / (math.pi * nw) - (k * k - k) * ns / (math.pi * nw)

@@ -183,7 +183,7 @@ def test_grad_zero_at_teacher_and_saddle():
     for k in (1, 3, 10):
         np.testing.assert_allclose(pop.grad(w_star, w_star, k), 0.0, atol=1e-15)
         assert abs(pop.loss(w_star, w_star, k)) < 1e-14
-        c = (k * k - k) / (k * k + (np.pi - 1) * k)  # THEORY.md: saddle at -c w* (t = pi)
+        c = (k * k - k) / (k * k + (np.pi - 1) * k)  # the theory page: saddle at -c w* (t = pi)
         if k > 1:
             np.testing.assert_allclose(pop.grad(-c * w_star, w_star, k), 0.0, atol=1e-14)
 
@@ -212,7 +212,7 @@ def test_w_zero_convention(k):
     q, s = pop.gradient_coefficients(zero, w_star, k)
     assert q == 0.0 and abs(s - c) < 1e-16
     assert float(pop.angle(zero, w_star)) == np.pi / 2
-    if k >= 2:  # THEORY.md: a strict local maximum for k >= 2
+    if k >= 2:  # the theory page: a strict local maximum for k >= 2
         v = rng.normal(size=(50, 5))
         assert np.all(pop.loss(1e-3 * v, w_star, k) < pop.loss(zero, w_star, k))
 

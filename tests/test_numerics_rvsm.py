@@ -21,7 +21,7 @@ def _instance(B, d=D, seed=0):
 
 
 def _stable_eta(k, beta):
-    """2/(L + beta) with L = (k + (k^2 - k)/pi)/k^2, the largest Hessian eigenvalue at w* (THEORY.md section 2)."""
+    """2/(L + beta) with L = (k + (k^2 - k)/pi)/k^2, the largest Hessian eigenvalue at w* (theory page section 2)."""
     return 2.0 / ((k + (k * k - k) / math.pi) / k**2 + beta)
 
 
@@ -174,7 +174,7 @@ def test_compaction_does_not_change_results(monkeypatch):
 
 @pytest.mark.parametrize("name, a", PENALTIES)
 def test_fixed_point_equations_at_the_limit(name, a):
-    # The limit satisfies THEORY.md 5: u = prox(w) and grad l(w) + beta (w - u) = 0.
+    # The limit satisfies theory page section 5: u = prox(w) and grad l(w) + beta (w - u) = 0.
     ws, w0 = _instance(20, seed=9)
     lam, beta = 1e-2, 0.1
     res = nm.run(nm.Problem(ws, K, name, lam, beta, a=a), w0, eta=0.5, iters=20000, tol=1e-13)

@@ -156,7 +156,7 @@ def matches_candidates(c: dict, u_kept: float, w_zeroed: float, tol: float = FP_
 
 def two_fixed_points_coexist(u_kept: float, w_zeroed: float, gamma: float) -> bool:
     """The l0 band: the kept value survives hard thresholding (|u_kept| > gamma) and the zeroed w_i stays below it
-    (|w_zeroed| <= gamma), gamma = sqrt(2 lam/beta) (THEORY.md section 3)."""
+    (|w_zeroed| <= gamma), gamma = sqrt(2 lam/beta) (theory page section 3)."""
     return bool(abs(u_kept) > gamma and abs(w_zeroed) <= gamma)
 
 
@@ -221,7 +221,7 @@ def test_finite_sample_slope_check_catches_wrong_inputs(csvs):
     u = np.stack([c[f"u_{j}"] for j in range(finite_sample.D)], axis=1)
     ws = np.asarray(finite_sample.W_STAR)
     lam, beta, k = finite_sample.LAM, finite_sample.BETA, finite_sample.K
-    # the naive limit prox_{lam (k + 1/beta)}(w*) (THEORY.md s.5: not the limit; r != 1) leaves an O(lam) floor
+    # the naive limit prox_{lam (k + 1/beta)}(w*) (theory page s.5: not the limit; r != 1) leaves an O(lam) floor
     naive = np.sign(ws) * np.maximum(np.abs(ws) - lam * (k + 1 / beta), 0.0)
     assert not slope_is_half(n, np.linalg.norm(u - naive, axis=1))[0]
     # a 1/N law is rejected too

@@ -1,7 +1,7 @@
 """theory.expansion: the first-order small-lambda expansion of the l1 RVSM limit.
 
 The exact limit used as reference is checked here once more against an independent plain-NumPy RVSM (gradient and
-soft threshold typed from THEORY.md); the expansion must leave a remainder of order lam^2, and the naive expansion
+soft threshold typed from the theory page); the expansion must leave a remainder of order lam^2, and the naive expansion
 (r'(0) = 0) must be reported as failed by the same verification.
 """
 

@@ -1,7 +1,7 @@
 """theory.fixed_points: the RVSM fixed-point equations and the l1 / l0 / TL1 limit maps.
 
 The reference here is an independent plain-NumPy RVSM written in this file (gradient and proxes typed from their
-closed forms in THEORY.md sections 2-3, the TL1 prox in its trigonometric form), iterated to convergence; the derived
+closed forms in theory page sections 2-3, the TL1 prox in its trigonometric form), iterated to convergence; the derived
 map's two-parameter fixed point must match it to 1e-10. Mutation tests feed wrong formulas through the module's own
 verification functions and assert they are reported as failed.
 """

@@ -1,8 +1,8 @@
-"""Binarized activation sigma(t) = 1{t > 0} with a coarse (straight-through) gradient (THEORY.md section 6).
+"""Binarized activation sigma(t) = 1{t > 0} with a coarse (straight-through) gradient (theory page section 6).
 
 Same no-overlap network as sections 1-2, f(Z; w) = (1/k) sum_i 1{Z_i . w > 0}, Gaussian patches, teacher w*,
 population loss l(w) = E[(f(Z; w) - f(Z; w*))^2] with NO factor 1/2 and the second layer fixed to (1/k, ..., 1/k).
-(THEORY.md s.6 was reconstructed with a factor 1/2 and a second layer v; with v_i = 1/k, |v|^2 = 1/k, and the factor
+(theory page s.6 was reconstructed with a factor 1/2 and a second layer v; with v_i = 1/k, |v|^2 = 1/k, and the factor
 2 of our convention, its c = |v|^2/(2 sqrt(2 pi)) becomes c = 1/(k sqrt(2 pi)), as derived here.)
 
 Everything is derived with SymPy from the Gaussian integrals in polar coordinates (the same reduction to the plane of
@@ -47,7 +47,7 @@ _K = k  # the SymPy symbol, under a name that public functions' parameter ``k`` 
 
 STES = ("relu", "identity")
 LOSS_CONVENTION = ("l(w) = E[(f(Z;w) - f(Z;w*))^2] with no factor 1/2, second layer fixed to 1/k "
-                   "(THEORY.md s.6 used 1/2 and a layer v: its c = |v|^2/(2 sqrt(2 pi)) is our c/2 at |v|^2 = 1/k)")
+                   "(theory page s.6 used 1/2 and a layer v: its c = |v|^2/(2 sqrt(2 pi)) is our c/2 at |v|^2 = 1/k)")
 ACTIVATION = "sigma(t) = 1{t > 0} (binarized); f(Z;w) = (1/k) sum_i sigma(Z_i.w)"
 STE_CONVENTION = ("coarse gradient 2 (f(Z;w) - y) (1/k) sum_i mu'(Z_i.w) Z_i, mu' = 1{t > 0} (ReLU STE) "
                   "or mu' = 1 (identity STE)")
@@ -623,7 +623,7 @@ $$\text{ReLU STE } (\mu' = 1\{t>0\}):\quad \mathbb E g = \frac2k\Big[\frac{\hat 
  - \frac{\hat w+\hat w^*}{2\sqrt{2\pi}}\Big] = \frac{1}{k\sqrt{2\pi}}(\hat w - \hat w^*),$$
 $$\text{identity STE } (\mu' = 1):\quad \mathbb E g = \frac2k\Big[\frac{\hat w}{\sqrt{2\pi}}
  - \frac{\hat w^*}{\sqrt{2\pi}}\Big] = \frac{2}{k\sqrt{2\pi}}(\hat w - \hat w^*).$$
-So $\mathbb E g = c(\hat w - \hat w^*)$; THEORY.md s.6's $c = |v|^2/(2\sqrt{2\pi})$ (factor $\frac12$ in the loss,
+So $\mathbb E g = c(\hat w - \hat w^*)$; theory page s.6's $c = |v|^2/(2\sqrt{2\pi})$ (factor $\frac12$ in the loss,
 second layer $v$) is, at $v_i = 1/k$ and without the $\frac12$, exactly $c_{relu} = 1/(k\sqrt{2\pi})$.
 """
 

@@ -1,4 +1,4 @@
-"""Fixed points of the split iteration with the expected coarse gradient (THEORY.md section 6).
+"""Fixed points of the split iteration with the expected coarse gradient (theory page section 6).
 
 Iteration (``g`` the expected coarse gradient of :mod:`theory.binary`, ``g(w) = c (w_hat - e)``, ``e = w*/|w*|``):
 
@@ -786,7 +786,7 @@ def derive_binary_split_collapse() -> Derivation:
                  "radial_component": c_sym * n_sym * (1 - sp.cos(sp.Symbol("t"))),
                  "l0_ray_condition": sp.StrictGreaterThan(n_sym * x, fp.limit_map_l0_exprs()["gamma"])}
     return Derivation("binary_split_collapse", "Split iteration with the coarse gradient, without normalization",
-                      statement, checks, _COLLAPSE_LATEX, (TARGET, "prox convention of THEORY.md s.3",
+                      statement, checks, _COLLAPSE_LATEX, (TARGET, "prox convention of theory page s.3",
                                                            "expected (population) coarse gradient"))
 
 
@@ -826,5 +826,5 @@ def derive_binary_split_fixed_points() -> Derivation:
                  "l0_zeroed_edge": st["l0_zeroed_edge"], "tl1_kept_equation": st["tl1_kept_equation"]}
     return Derivation("binary_split_fixed_points", "Limit of the normalized split iteration with the coarse gradient",
                       statement, tuple(checks), _LIMIT_LATEX, (TARGET, NORMALIZATION,
-                                                               "prox convention of THEORY.md s.3",
+                                                               "prox convention of theory page s.3",
                                                                "expected (population) coarse gradient"))

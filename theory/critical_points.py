@@ -1,4 +1,4 @@
-"""Critical points of the population loss (THEORY.md section 2): the teacher w* (global minimum), the origin (strict
+"""Critical points of the population loss (theory page section 2): the teacher w* (global minimum), the origin (strict
 local maximum for k >= 2), the saddle on the ray opposite w*, and the Hessian at w*.
 
 Everything is derived from :func:`theory.loss.loss_expr` and :func:`theory.loss.gradient_coefficients`.

@@ -1,4 +1,4 @@
-"""First-order expansion of the l1 RVSM limit in lambda (THEORY.md section 5).
+"""First-order expansion of the l1 RVSM limit in lambda (theory page section 5).
 
 Derived here: the first-order term of the l1 limit in lambda, with the lambda-derivative of r = s/q (the naive
 ``prox_{lam (k + 1/beta)}(w*)`` leaves it out), and a remainder of order lambda^2.
@@ -165,7 +165,7 @@ def naive_first_order_direction(w_star: np.ndarray, k: int, beta: float) -> np.n
 _INSTANCES = (
     {"w_star": [1.0, -0.5, 0.3, 0.0, 0.8], "k": 4, "beta": 1.0},
     {"w_star": [0.6, 0.0, -1.2, 0.4, 0.0, 0.0, 0.9], "k": 2, "beta": 0.5},
-    {"seed": 3, "d": 20, "k": 10, "beta": 1.0},  # THEORY.md's setting (d = 20, k = 10), sparse teacher
+    {"seed": 3, "d": 20, "k": 10, "beta": 1.0},  # the original statement's setting (d = 20, k = 10), sparse teacher
 )
 
 

@@ -1,4 +1,4 @@
-"""RVSM fixed-point equations and the coordinatewise limit map (THEORY.md section 5).
+"""RVSM fixed-point equations and the coordinatewise limit map (theory page section 5).
 
 Derived here: the equations that hold at a limit of RVSM, and the limit map they give coordinate by coordinate for the
 l1, l0 and TL1 penalties, each verified symbolically, by a brute-force scan and against plain RVSM.

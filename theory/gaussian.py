@@ -1,4 +1,4 @@
-"""Gaussian moments of the ReLU: the mean E[sigma(u.x)] and the arc-cosine kernel g(u, v) (THEORY.md section 2).
+"""Gaussian moments of the ReLU: the mean E[sigma(u.x)] and the arc-cosine kernel g(u, v) (theory page section 2).
 
 Both are derived with SymPy from the defining Gaussian integrals: by rotation invariance of N(0, I_d) we may take
 ``u = |u| e1`` and ``v = |v| (cos t e1 + sin t e2)``, so only the first two coordinates of ``x`` matter. The 2-D

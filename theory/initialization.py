@@ -1,6 +1,6 @@
 """Probability that a uniform random start on the sphere is nearly opposite the teacher, and its bound delta/pi.
 
-For ``w0`` uniform on ``S^{d-1}`` and ``delta in [0, pi/2]`` (THEORY.md section 4):
+For ``w0`` uniform on ``S^{d-1}`` and ``delta in [0, pi/2]`` (theory page section 4):
 ``P(angle(w0, w*) > pi - delta) = (1/2) I_{sin^2 delta}((d - 1)/2, 1/2) <= delta / pi``.
 
 Public API: :data:`delta`, :func:`init_tail_probability_expr`, :func:`init_tail_probability`,

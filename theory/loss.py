@@ -1,4 +1,4 @@
-"""The population loss of the no-overlap one-hidden-layer CNN and its gradient (THEORY.md section 2).
+"""The population loss of the no-overlap one-hidden-layer CNN and its gradient (theory page section 2).
 
 Convention: l(w) = E[(f(Z; w) - f(Z; w*))^2] with NO factor 1/2, f(Z; w) = (1/k) sum_i relu(Z_i . w), Z_i i.i.d.
 N(0, I_d) patches.
@@ -110,7 +110,7 @@ def gradient_coefficients() -> tuple[sp.Expr, sp.Expr]:
 
 
 def structured_gradient_coefficients() -> tuple[sp.Expr, sp.Expr]:
-    """The structured form (A(w)/k^2, (pi - t)/(k pi)) of THEORY.md section 2, typed in to be checked.
+    """The structured form (A(w)/k^2, (pi - t)/(k pi)) of theory page section 2, typed in to be checked.
 
     It enters the toolkit only through :func:`verify_gradient_symbolic` (difference with the derived
     :func:`gradient_coefficients` simplifies to zero) and the finite-difference check.
@@ -120,7 +120,7 @@ def structured_gradient_coefficients() -> tuple[sp.Expr, sp.Expr]:
 
 
 def theory_form_loss() -> sp.Expr:
-    """The closed form of THEORY.md section 2, typed in only to be compared with :func:`loss_expr`.
+    """The closed form of theory page section 2, typed in only to be compared with :func:`loss_expr`.
 
     Notes
     -----
@@ -281,7 +281,7 @@ def derive_population_loss() -> Derivation:
         verify_loss_monte_carlo(loss),
         verify_symbolic_zero(loss.subs({nw: ns, theta: 0}), "l(w*) = 0 (|w| = |w*|, t = 0)"),
         verify_symbolic_zero(loss - theory_form_loss(),
-                             "derived l(w) equals the closed form stated in THEORY.md section 2"),
+                             "derived l(w) equals the closed form stated in theory page section 2"),
     )
     return Derivation(
         name="population_loss",

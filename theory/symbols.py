@@ -1,6 +1,6 @@
 """Shared SymPy symbols, so that every derivation speaks about the same objects.
 
-Notation (THEORY.md sections 1-5): ``k`` patches of dimension ``d``; ``nw = |w|``, ``ns = |w*|``; ``theta`` the angle
+Notation (theory page sections 1-5): ``k`` patches of dimension ``d``; ``nw = |w|``, ``ns = |w*|``; ``theta`` the angle
 between w and w*; ``lam`` the penalty weight lambda, ``beta`` the splitting parameter, ``mu`` a prox parameter,
 ``a`` the TL1 shape parameter.
 """

@@ -1,6 +1,6 @@
 """Thresholding (proximal) operators of the l1, l0 and transformed-l1 penalties, derived from the prox definition.
 
-Convention (THEORY.md section 3): ``prox_{mu P}(x) = argmin_y mu P(y) + (1/2)(y - x)^2``, coordinatewise, ``mu > 0``.
+Convention (theory page section 3): ``prox_{mu P}(x) = argmin_y mu P(y) + (1/2)(y - x)^2``, coordinatewise, ``mu > 0``.
 Where two minimizers tie at the threshold the operator returns 0.
 
 Public API
