@@ -46,6 +46,7 @@ from numerics.init import at_angle
 from numerics.penalties import Penalty
 
 from .framework import CheckSpec, Mutation, Outcome, register
+from .mutants import ScaledMuPenalty
 from .strategies import Instance, instances, log_uniform
 
 #: Number of RVSM iterations per example (the rate is ~ 1 - eta/k, so 300 covers the transient and the approach).
@@ -130,33 +131,6 @@ def _reference(inst: Instance, penalty: Penalty, starts: np.ndarray, iters: int,
             out.append(lag(w, u))
             min_norm = np.minimum(min_norm, np.linalg.norm(w, axis=-1))
     return np.stack(out), min_norm
-
-
-class ScaledMuPenalty(Penalty):
-    """A penalty whose prox is applied with ``mu * scale``; with ``scale = beta`` RVSM's ``mu = lam/beta`` becomes
-    ``lam`` (the mistake "prox with lam instead of lam/beta"). The penalty value is the real one."""
-
-    def __init__(self, base: Penalty, scale: float) -> None:
-        self.base, self.scale = base, float(scale)
-        self.name = base.name
-
-    def _value(self, xp: Any, x: Any) -> Any:
-        return self.base._value(xp, x)
-
-    def _derivative(self, xp: Any, x: Any) -> Any:
-        return self.base._derivative(xp, x)
-
-    def _threshold(self, xp: Any, mu: Any) -> Any:
-        return self.base._threshold(xp, mu * self.scale)
-
-    def _shrink(self, xp: Any, x: Any, mu: Any) -> Any:
-        return self.base._shrink(xp, x, mu * self.scale)
-
-    def prox_kernel(self, xp: Any, x: Any, mu: Any) -> Any:
-        return self.base.prox_kernel(xp, x, mu * self.scale)
-
-    def __repr__(self) -> str:
-        return f"ScaledMuPenalty({self.base!r}, {self.scale!r})"
 
 
 def _ingredients() -> dict[str, Any]:

@@ -53,6 +53,7 @@ from numerics import population
 from numerics.penalties import Penalty
 
 from .framework import CheckSpec, Mutation, Outcome, register
+from .mutants import ScaledMuPenalty
 from .strategies import Instance, instances
 
 __all__ = ["converged_limit"]
@@ -184,29 +185,6 @@ def _prop_no_false_positives(inst: Instance, ingr: dict[str, Any]) -> Outcome:
     return Outcome(0.0, detail)  # qualitative: exact zeros, no tolerance
 
 
-class _Leaky(Penalty):
-    """A penalty whose prox has threshold 0 (u = w): l1 at mu = 0, or a hard threshold at 0."""
-
-    def __init__(self, base: Penalty):
-        self.base = base
-        self.name = base.name
-
-    def _value(self, xp: Any, x: Any) -> Any:
-        return self.base._value(xp, x)
-
-    def _derivative(self, xp: Any, x: Any) -> Any:
-        return self.base._derivative(xp, x)
-
-    def _threshold(self, xp: Any, mu: Any) -> Any:
-        return self.base._threshold(xp, 0.0 * mu)
-
-    def _shrink(self, xp: Any, x: Any, mu: Any) -> Any:
-        return self.base._shrink(xp, x, 0.0 * mu)
-
-    def prox_kernel(self, xp: Any, x: Any, mu: Any) -> Any:
-        return self.base.prox_kernel(xp, x, 0.0 * mu)
-
-
 LIMIT_MATCHES_PREDICTION = register(CheckSpec(
     name="limit_matches_prediction",
     statement=("RVSM converges and its limit (w, u) is the predicted thresholding of w*: the limit map for l1, the "
@@ -238,6 +216,6 @@ NO_FALSE_POSITIVES = register(CheckSpec(
     max_examples={"quick": 8, "thorough": 150},
     mutations=(
         Mutation("leaky_identity_prox", "prox with threshold 0 (identity): nothing is ever set to zero",
-                 {"penalty": lambda inst: _Leaky(inst.make_penalty())}),
+                 {"penalty": lambda inst: ScaledMuPenalty(inst.make_penalty(), 0.0)}),
     ),
 ))
