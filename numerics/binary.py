@@ -1,4 +1,4 @@
-"""The binarized network and its coarse (straight-through) gradient (theory page section 6, issue 7).
+"""The binarized network and its coarse (straight-through) gradient (theory page section 6).
 
 Model: the architecture of :mod:`numerics.model` with the binary activation ``sigma(t) = 1{t > 0}``:
 ``f(Z; w) = (1/k) sum_i 1{Z_i . w > 0}``, patches ``Z_i`` i.i.d. N(0, I_d), labels ``y = f(Z; w*)``, loss
