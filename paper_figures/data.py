@@ -7,45 +7,27 @@ and describe each column (``# column: description [unit]``), then one ordinary C
 ``n`` the number of leading ``#`` lines read the table back (``genfromtxt`` with ``comments="#"`` would take its
 names from the first comment line); :func:`read_csv` and :func:`read_meta` read the columns and the metadata.
 
-Every file of a figure is written atomically (:func:`atomic_path`): a reader never sees a half-written CSV, PNG or
-PDF, and an interrupted run leaves the previous file in place.
+Every file of a figure is written atomically (:func:`atomic_path`, from :mod:`numerics._io`, shared with the other
+commands that write): a reader never sees a half-written CSV, PNG or PDF, and an interrupted run leaves the previous
+file in place.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
-import os
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from numerics._io import atomic_path
+
+__all__ = ["atomic_path", "read_csv", "read_meta", "write_csv"]
+
 #: prefix of a metadata line (after "# ")
 _META = "@"
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary name in the directory of ``path`` to write to; on success it replaces ``path`` (``os.replace``).
-
-    On an exception the temporary file is removed and ``path`` is left as it was. The directory is created if
-    needed. The temporary name starts with a dot and ends in ``.tmp`` (so a writer that infers the format from the
-    suffix must be told the format).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
 
 
 def _jsonable(v: Any) -> Any:

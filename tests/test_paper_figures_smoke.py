@@ -2,6 +2,7 @@
 ``--redraw`` draws every figure again from those CSVs alone."""
 
 import shutil
+from pathlib import Path
 
 import matplotlib.image
 import numpy as np
@@ -101,3 +102,50 @@ def test_redraw_with_a_missing_csv_exits_2(rendered, tmp_path, capsys):
     # --only asks for the named figures' CSVs only
     assert main(["--out", str(tmp_path), "--redraw", "--only", "tradeoff"]) == 0
     assert (tmp_path / "tradeoff.png").exists() and not (tmp_path / "angle.png").exists()
+
+
+@pytest.mark.parametrize("kind", ["file", "inside a file", "empty", "unwritable"])
+def test_bad_out_exits_2_with_one_line_before_computing(tmp_path, monkeypatch, capsys, kind):
+    import numerics._io
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    out = {"file": str(afile), "inside a file": str(afile / "sub"), "empty": "", "unwritable": str(tmp_path)}[kind]
+    if kind == "unwritable":  # as root a chmod would not stop the write: the permission query says no instead
+        monkeypatch.setattr(numerics._io.os, "access", lambda path, mode: False)
+
+    def forbidden(name):
+        raise AssertionError("nothing may be computed when --out is bad")
+
+    monkeypatch.setattr("paper_figures.__main__.module", forbidden)
+    for extra in ([], ["--redraw"]):
+        assert main(["--out", out, "--preset", "tiny", "--only", "tradeoff", *extra]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.count("\n") == 1, captured
+        assert captured.err.startswith("python -m paper_figures: error: --out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_interrupted_drawing_leaves_the_previous_files_and_no_temporary_file(rendered, tmp_path, monkeypatch):
+    out, _ = rendered
+    _copy_csvs(out, tmp_path, ["tradeoff"])
+    assert main(["--out", str(tmp_path), "--redraw", "--only", "tradeoff"]) == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert sorted(before) == ["tradeoff.csv", "tradeoff.pdf", "tradeoff.png"]
+    from matplotlib.figure import Figure
+
+    real = Figure.savefig
+
+    def interrupted(self, fname, **kwargs):  # the PNG is written in full, the PDF is cut midway
+        if kwargs.get("format") == "pdf":
+            Path(fname).write_bytes(before["tradeoff.pdf"][:100])
+            raise KeyboardInterrupt
+        return real(self, fname, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main(["--out", str(tmp_path), "--redraw", "--only", "tradeoff"])
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert sorted(after) == sorted(before)  # no temporary file
+    assert after["tradeoff.pdf"] == before["tradeoff.pdf"]  # the previous PDF, not a truncated one
+    assert after["tradeoff.png"][:8] == PNG_SIGNATURE and after["tradeoff.csv"] == before["tradeoff.csv"]

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from theory import registry, report
-from theory.__main__ import main
+from theory import _io, registry, report
+from theory.__main__ import main, report_stem
 
 # Math segments of a derivation body; everything else is text mode, where _ ^ ~ & % # must be escaped.
 _MATH = re.compile(r"\$\$.*?\$\$|\$.*?\$|\\\[.*?\\\]|\\\(.*?\\\)|"
@@ -36,9 +36,65 @@ def test_cli_writes_both_files_and_reports_status(tmp_path, capsys):
     assert main(["--out", str(tmp_path), "--only", "prox_l1", "prox_l0"]) == 0
     out = capsys.readouterr().out
     assert "VERIFIED  prox_l1" in out and "2/2 derivations verified" in out
-    md = (tmp_path / "derivations.md").read_text()
-    tex = (tmp_path / "derivations.tex").read_text()
+    md = (tmp_path / "derivations-only-prox_l1+prox_l0.md").read_text()
+    tex = (tmp_path / "derivations-only-prox_l1+prox_l0.tex").read_text()
     assert "| Prox of the l1 penalty" in md and r"\subsection*{Prox of the l1 penalty" in tex
+    assert "Partial report" in md.splitlines()[2] and "% Partial report" in tex
+
+
+def test_only_never_overwrites_the_full_report(tmp_path):
+    """--only writes its partial report under its own name; the full report beside it is left as it was."""
+    full_md, full_tex = tmp_path / "derivations.md", tmp_path / "derivations.tex"
+    full_md.write_text("the full report")
+    full_tex.write_text("the full report (tex)")
+    assert main(["--out", str(tmp_path), "--only", "prox_l1"]) == 0
+    assert full_md.read_text() == "the full report" and full_tex.read_text() == "the full report (tex)"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["derivations-only-prox_l1.md", "derivations-only-prox_l1.tex",
+                                                          "derivations.md", "derivations.tex"]
+
+
+def test_report_stem():
+    every = list(registry.DERIVATIONS)
+    assert report_stem(every) == report_stem(every[::-1]) == "derivations"  # all of them is the full report
+    assert report_stem(["prox_l1", "prox_l0"]) == "derivations-only-prox_l1+prox_l0"
+    many = report_stem(every[:-1])
+    assert many.startswith(f"derivations-only-{len(every) - 1}-of-{len(every)}-") and len(many) < 60
+
+
+@pytest.mark.parametrize("kind", ["file", "inside a file", "empty", "unwritable"])
+def test_bad_out_exits_2_with_one_line_before_deriving(tmp_path, monkeypatch, capsys, kind):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    out = {"file": str(afile), "inside a file": str(afile / "sub"), "empty": "", "unwritable": str(tmp_path)}[kind]
+    if kind == "unwritable":  # as root a chmod would not stop the write: the permission query says no instead
+        monkeypatch.setattr(_io.os, "access", lambda path, mode: False)
+
+    def derive(name):
+        raise AssertionError("nothing may be derived when --out is bad")
+
+    monkeypatch.setattr(registry, "get", derive)
+    assert main(["--out", out, "--only", "prox_l1"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1, captured
+    assert captured.err.startswith("python -m theory: error: --out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_interrupted_write_leaves_the_previous_report_and_no_temporary_file(tmp_path, monkeypatch):
+    assert main(["--out", str(tmp_path), "--only", "prox_l1"]) == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    real = _io.write_text
+
+    def interrupted(path, text):  # the first file is written in full, the second is cut midway
+        if ".tex." in path.name:
+            real(path, text[: len(text) // 2])
+            raise KeyboardInterrupt
+        real(path, text)
+
+    monkeypatch.setattr(_io, "write_text", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main(["--out", str(tmp_path), "--only", "prox_l1"])
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # both old files, nothing else
 
 
 def test_cli_bad_name_exits_2():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import sympy as sp
 
+from . import _io
 from .record import Derivation
 
 
@@ -86,11 +87,23 @@ def latex(derivations: Sequence[Derivation]) -> str:
     return "\n".join(out)
 
 
-def write(derivations: Sequence[Derivation], out_dir: Path) -> tuple[Path, Path]:
-    """Write ``derivations.md`` and ``derivations.tex`` into ``out_dir``; return their paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    md_path = out_dir / "derivations.md"
-    tex_path = out_dir / "derivations.tex"
-    md_path.write_text(markdown(derivations), encoding="utf-8")
-    tex_path.write_text(latex(derivations), encoding="utf-8")
+def write(derivations: Sequence[Derivation], out_dir: Path, *, stem: str = "derivations",
+          note: str = "") -> tuple[Path, Path]:
+    """Write ``<stem>.md`` and ``<stem>.tex`` into ``out_dir`` (created if needed); return their paths.
+
+    Both files are written atomically (:func:`theory._io.atomic_path`, nested, so neither is replaced unless both
+    were written in full): an interrupted or failed write leaves the previous pair and no temporary file. ``note``
+    (e.g. "Partial report ...") is put under the title of both.
+    """
+    out_dir = Path(out_dir)
+    md_path, tex_path = out_dir / f"{stem}.md", out_dir / f"{stem}.tex"
+    md, tex = markdown(derivations), latex(derivations)
+    if note:
+        title, _, rest = md.partition("\n")
+        md = f"{title}\n\n{note}\n{rest}"
+        first, _, rest = tex.partition("\n")
+        tex = f"{first}\n% {note}\n{rest}"
+    with _io.atomic_path(md_path) as md_tmp, _io.atomic_path(tex_path) as tex_tmp:
+        _io.write_text(md_tmp, md)
+        _io.write_text(tex_tmp, tex)
     return md_path, tex_path
