@@ -1,4 +1,10 @@
-"""``python -m benchmarks [--quick] [--out DIR]``: run W1, W2, W3 and print / write the table."""
+"""``python -m benchmarks [--quick] [--out DIR] [--torch-threads N]``: run W1, W2, W3 and print / write the table.
+
+``--out`` is checked before anything is measured (a file, a folder that cannot be written or an empty name: one line
+on stderr, exit 2); ``benchmarks.json`` and ``benchmarks.md`` are written atomically. Progress goes to stderr, one
+line per measurement. torch runs with one intra-op thread unless ``--torch-threads`` says otherwise (see
+:func:`benchmarks.backends.torch_threads` for why); the thread settings are part of the report.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +13,14 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks import limits as lim
 from benchmarks import report, structure, workloads
-from benchmarks.backends import detect
+from benchmarks.backends import detect, torch_threads
+from numerics._io import check_out_dir
 
 PROFILES = {"full": workloads.FULL, "quick": workloads.QUICK, "tiny": workloads.TINY}
 
@@ -39,10 +45,22 @@ def _loadavg() -> str:
         return "unknown"
 
 
-def run(cfg: workloads.Config, *, with_structure: bool = True, log: Any = None) -> tuple[list[workloads.Row],
-                                                                                           dict[str, Any]]:
-    """Run every workload of ``cfg``; return the rows and the metadata (machine, limits, skipped backends)."""
+def run(cfg: workloads.Config, *, with_structure: bool = True, log: Any = None,
+        threads: int | None = 1) -> tuple[list[workloads.Row], dict[str, Any]]:
+    """Run every workload of ``cfg``; return the rows and the metadata (machine, limits, threads, skipped backends).
+
+    ``threads``: torch's intra-op thread count during the run (``None``: torch's default); restored afterwards.
+    ``log`` receives the progress lines (default: stderr).
+    """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    with torch_threads(threads) as settings:
+        log("threads: " + "; ".join(f"{k} {v}" for k, v in settings.items()))
+        rows, meta = _run(cfg, with_structure, log)
+    meta["threads"] = settings
+    return rows, meta
+
+
+def _run(cfg: workloads.Config, with_structure: bool, log: Any) -> tuple[list[workloads.Row], dict[str, Any]]:
     backends, skipped = detect()
     torch_ok = any(b.name == "torch" for b in backends)
     try:
@@ -66,7 +84,8 @@ def run(cfg: workloads.Config, *, with_structure: bool = True, log: Any = None) 
     rows: list[workloads.Row] = []
     for name, fn, arg in (("W1", workloads.run_w1, bw), ("W2", workloads.run_w2, rates), ("W3", workloads.run_w3, bw)):
         t0 = time.perf_counter()
-        rows += fn(cfg, backends, arg, torch_ok)
+        log(f"{name} ...")
+        rows += fn(cfg, backends, arg, torch_ok, log=log)
         log(f"{name} done in {time.perf_counter() - t0:.1f} s")
     for name, why in skipped.items():
         rows.append(workloads.Row("all", "-", workloads.ENGINE, name, "-", None, note=why))
@@ -82,26 +101,38 @@ def main(argv: list[str] | None = None) -> int:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true", help="small sizes, about a minute")
     g.add_argument("--profile", choices=sorted(PROFILES), default=None, help="sizes (default: full)")
-    p.add_argument("--out", type=Path, default=Path("benchmarks/out"), help="output folder (default benchmarks/out)")
+    p.add_argument("--out", default="benchmarks/out", help="output folder (default benchmarks/out)")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement (median reported)")
     p.add_argument("--no-structure", action="store_true", help="skip the call-count and memory measurements")
+    p.add_argument("--torch-threads", type=int, default=1, metavar="N",
+                   help="torch intra-op threads during the run (default 1: on a machine with few cores torch's "
+                        "default pool competes with NumPy's BLAS threads; 0: torch's default); reported in the output")
     args = p.parse_args(argv)
+    try:
+        out = check_out_dir(args.out)
+    except ValueError as exc:
+        print(f"{p.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    if args.torch_threads < 0:
+        p.error(f"--torch-threads must be >= 0 (0: torch's default); got {args.torch_threads}")
     cfg = PROFILES["quick" if args.quick else (args.profile or "full")]
     if args.repeats is not None:
         if args.repeats < 1:
             p.error(f"--repeats must be >= 1; got {args.repeats}")
         cfg = workloads.Config(**(cfg.__dict__ | {"repeats": args.repeats}))
     t0 = time.perf_counter()
-    rows, meta = run(cfg, with_structure=not args.no_structure)
+    rows, meta = run(cfg, with_structure=not args.no_structure, threads=args.torch_threads or None)
     meta["wall_seconds"] = time.perf_counter() - t0
     meta["machine"]["loadavg_end"] = _loadavg()
     print(report.format_table(rows))
     for key, val in meta["limits"].items():
         print(f"{key}: {val}")
+    for key, val in meta["threads"].items():
+        print(f"threads, {key}: {val}")
     if "structure" in meta:
         for key, val in meta["structure"].items():
             print(f"{key}: {val}")
-    pj, pm = report.write(rows, meta, args.out)
+    pj, pm = report.write(rows, meta, out)
     print(f"wrote {pj} and {pm} ({meta['wall_seconds']:.0f} s)")
     return 0
 

@@ -6,14 +6,19 @@ here imports torch, CuPy or JAX unless they are installed.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["CPU_BACKENDS", "GPU_BACKENDS", "Backend", "detect"]
+__all__ = ["CPU_BACKENDS", "GPU_BACKENDS", "THREAD_ENV", "Backend", "detect", "torch_threads"]
+
+#: environment variables that set the thread pools of the BLAS libraries and OpenMP (read once, at library load)
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
 
 CPU_BACKENDS = ("numpy", "torch")
 GPU_BACKENDS = ("torch_cuda", "cupy", "jax_gpu")
@@ -126,3 +131,47 @@ def detect(names: tuple[str, ...] = CPU_BACKENDS + GPU_BACKENDS) -> tuple[list[B
         except RuntimeError as exc:
             skipped[name] = f"not run (no GPU): {exc}"
     return found, skipped
+
+
+def _blas_threads() -> str:
+    """The BLAS thread pools of this process as threadpoolctl sees them, or why they are unknown."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return "unknown (threadpoolctl not installed; see the environment variables)"
+    pools = threadpoolctl.threadpool_info()
+    return ", ".join(f"{p.get('internal_api')} {p.get('num_threads')}" for p in pools) or "none loaded"
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[dict[str, str]]:
+    """Run the block with torch's intra-op thread count set to ``n`` (``None``: torch's default, untouched), and
+    restore the previous count after it. Yields the thread settings in effect, for the report.
+
+    Why the benchmarks default to one torch thread: NumPy's BLAS and torch each keep a pool of worker threads that
+    spin for a while after each parallel call. In one process, on a machine with few cores, torch's default pool
+    (one thread per core) competes with NumPy's on the same cores and with whatever else runs: on a 2-core machine
+    under load the torch rows came out 3 to 100 times slower than NumPy, and with one thread they matched. With
+    ``n = 1`` the torch rows measure the backend, not oversubscription; the NumPy engine's elementwise work is single
+    threaded too, so W1 and W3 compare like with like (W2's matrix products use NumPy's BLAS threads, reported here).
+    """
+    settings = {"environment": ", ".join(f"{var}={os.environ.get(var, '(unset)')}" for var in THREAD_ENV),
+                "BLAS (NumPy)": _blas_threads()}
+    try:
+        torch = importlib.import_module("torch")
+    except ImportError:
+        settings["torch intra-op"] = "torch not installed"
+        yield settings
+        return
+    before = torch.get_num_threads()
+    if n is not None:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"torch threads must be an integer >= 1 (or None for torch's default); got {n!r}")
+        torch.set_num_threads(n)
+    settings["torch intra-op"] = (f"{torch.get_num_threads()} (set for the benchmarks; it was {before})"
+                                  if n is not None else f"{before} (torch's default, untouched)")
+    settings["torch inter-op"] = str(torch.get_num_interop_threads())
+    try:
+        yield settings
+    finally:
+        torch.set_num_threads(before)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.workloads import Row
+from numerics import _io
 
 __all__ = ["COLUMNS", "format_table", "markdown", "write"]
 
@@ -48,6 +49,8 @@ def markdown(rows: list[Row], meta: dict[str, Any]) -> str:
              ""]
     for key, val in meta.get("limits", {}).items():
         lines.append(f"- {key}: {val}")
+    for key, val in meta.get("threads", {}).items():
+        lines.append(f"- threads, {key}: {val}")
     for name, why in meta.get("skipped", {}).items():
         lines.append(f"- backend {name}: {why}")
     lines += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
@@ -61,9 +64,15 @@ def markdown(rows: list[Row], meta: dict[str, Any]) -> str:
 
 
 def write(rows: list[Row], meta: dict[str, Any], out: Path) -> tuple[Path, Path]:
-    """Write ``benchmarks.json`` and ``benchmarks.md`` under ``out`` (created if needed)."""
-    out.mkdir(parents=True, exist_ok=True)
-    pj, pm = out / "benchmarks.json", out / "benchmarks.md"
-    pj.write_text(json.dumps({"meta": meta, "rows": [r.as_dict() for r in rows]}, indent=2, default=str) + "\n")
-    pm.write_text(markdown(rows, meta))
+    """Write ``benchmarks.json`` and ``benchmarks.md`` under ``out`` (created if needed).
+
+    Both are written atomically (:func:`numerics._io.atomic_path`, nested: neither is replaced unless both were
+    written in full), so an interrupt leaves the previous pair and no temporary file.
+    """
+    pj, pm = Path(out) / "benchmarks.json", Path(out) / "benchmarks.md"
+    text_json = json.dumps({"meta": meta, "rows": [r.as_dict() for r in rows]}, indent=2, default=str) + "\n"
+    text_md = markdown(rows, meta)
+    with _io.atomic_path(pj) as tj, _io.atomic_path(pm) as tm:
+        _io.write_text(tj, text_json)
+        _io.write_text(tm, text_md)
     return pj, pm

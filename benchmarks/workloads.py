@@ -2,12 +2,15 @@
 timed for the engine on every backend and for the comparators.
 
 Every function returns a list of :class:`Row`; times are per *unit*: a trial-iteration (W1, W2) or a sample (W3).
+Each takes ``log``, which receives one line per measurement as it finishes (the command prints them to stderr, so
+a long workload shows its progress).
 The comparators run on a subset of the trials (or samples) and are scaled per unit; their results are compared with
 the engine's on that same subset (``max_abs_diff``).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -129,25 +132,33 @@ def problem(trials: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return ws, w0
 
 
+def _quiet(msg: str) -> None:
+    """The default ``log``: say nothing."""
+
+
 def _diff(ref: tuple[np.ndarray, ...], got: tuple[np.ndarray, ...]) -> float:
     return float(max(np.max(np.abs(np.asarray(r) - np.asarray(g))) for r, g in zip(ref, got, strict=True)))
 
 
 def _engine_rows(workload: str, case: str, backends: list[Backend], units_per_iter: int, iters: int,
                  make: Callable[[Backend, int], Callable[[], Any]], cfg: Config,
-                 limit: Callable[[Backend, float], float], limit_name: str, unit: str) -> tuple[list[Row], Any]:
+                 limit: Callable[[Backend, float], float], limit_name: str, unit: str,
+                 log: Callable[[str], None] = _quiet) -> tuple[list[Row], Any]:
     """Time the engine on each backend for ``iters`` iterations (``cfg.cpu_other_iters`` for a non-NumPy CPU
     backend, whose result is then compared with a NumPy engine run of as many iterations); the NumPy result of
     ``iters`` iterations is returned as the reference of the comparators."""
     rows, ref, ref_by_iters = [], None, {}
     for be in backends:
         n_it = iters if (be.name == "numpy" or be.gpu) else max(1, min(iters, cfg.cpu_other_iters))
+        t0 = time.perf_counter()
         try:
             t = measure(make(be, n_it), repeats=cfg.repeats, warmup=make(be, min(n_it, 2)), sync=be.sync)
         except Exception as exc:  # a backend the engine does not support: a row that says so, not a crash
             rows.append(Row(workload, case, ENGINE, be.name, unit, None, limit_name=limit_name,
                             note=f"failed: {type(exc).__name__}: {exc}"[:200]))
+            log(f"{workload} {case}: {ENGINE} [{be.name}] failed ({type(exc).__name__})")
             continue
+        log(f"{workload} {case}: {ENGINE} [{be.name}] {time.perf_counter() - t0:.1f} s")
         sec = t.median / (units_per_iter * n_it)
         row = Row(workload, case, ENGINE, be.name, unit, sec, limit_name=limit_name, limit_value=limit(be, sec),
                   units_timed=units_per_iter * n_it, times=list(t.times))
@@ -163,6 +174,10 @@ def _engine_rows(workload: str, case: str, backends: list[Backend], units_per_it
     return rows, ref
 
 
+def _timed_log(log: Callable[[str], None], workload: str, case: str, name: str, t0: float) -> None:
+    log(f"{workload} {case}: {name} {time.perf_counter() - t0:.1f} s")
+
+
 def _finish(rows: list[Row]) -> list[Row]:
     base = {(r.workload, r.case): r.seconds for r in rows if r.implementation == ENGINE and r.backend == "numpy"}
     for r in rows:
@@ -175,7 +190,8 @@ def _finish(rows: list[Row]) -> list[Row]:
 # ----------------------------------------------------------------------------------------------------------------------
 # W1: population RVSM in batch
 # ----------------------------------------------------------------------------------------------------------------------
-def run_w1(cfg: Config, backends: list[Backend], limits: dict[str, Bandwidth], torch_ok: bool) -> list[Row]:
+def run_w1(cfg: Config, backends: list[Backend], limits: dict[str, Bandwidth], torch_ok: bool, *,
+           log: Callable[[str], None] = _quiet) -> list[Row]:
     """W1 for each penalty: engine on each backend, NumPy loop and torch autograd on ``cfg.w1_subset`` trials.
 
     Limit: passes over the (B, d) float64 state per iteration, ``t_iteration * bandwidth / (8 B d)``.
@@ -203,7 +219,8 @@ def run_w1(cfg: Config, backends: list[Backend], limits: dict[str, Bandwidth], t
                 return be.to_numpy(res.w), be.to_numpy(res.u)
             return run_engine
 
-        eng, ref = _engine_rows("W1", pen, backends, B, T, make, cfg, passes, "passes over state", "trial-iteration")
+        eng, ref = _engine_rows("W1", pen, backends, B, T, make, cfg, passes, "passes over state", "trial-iteration",
+                                log)
         rows += eng
         comparators = [(NUMPY_LOOP, reference.rvsm_population_numpy_loop)]
         if torch_ok:
@@ -215,7 +232,9 @@ def run_w1(cfg: Config, backends: list[Backend], limits: dict[str, Bandwidth], t
             def warm(fn=fn, pen=pen, a=a):
                 return fn(ws[:1], w0[:1], k, pen, cfg.lam, cfg.beta, cfg.eta, min(T, 5), a)
 
+            t0 = time.perf_counter()
             t = measure(call, repeats=cfg.repeats, warmup=warm)
+            _timed_log(log, "W1", pen, name, t0)
             sec = t.median / (n_sub * T)
             row = Row("W1", pen, name, "numpy" if name == NUMPY_LOOP else "torch", "trial-iteration", sec,
                       limit_name="passes over state", limit_value=sec * B * limits["numpy"].best / state,
@@ -235,7 +254,8 @@ def w2_matmul_shapes(cfg: Config) -> list[tuple[tuple[int, int], tuple[int, int]
     return [((nk, d), (d, B)), ((B, nk), (nk, d))]
 
 
-def run_w2(cfg: Config, backends: list[Backend], rates: dict[str, MatmulRate], torch_ok: bool) -> list[Row]:
+def run_w2(cfg: Config, backends: list[Backend], rates: dict[str, MatmulRate], torch_ok: bool, *,
+           log: Callable[[str], None] = _quiet) -> list[Row]:
     """W2: engine on each backend, NumPy loop and torch autograd on ``cfg.w2_subset`` trials.
 
     Limit: achieved rate ``4 N k d`` flop per trial-iteration over the measured rate of the same two products.
@@ -265,7 +285,7 @@ def run_w2(cfg: Config, backends: list[Backend], rates: dict[str, MatmulRate], t
         return fn
 
     rows, ref = _engine_rows("W2", pen, backends, B, T, make, cfg, frac, "fraction of matmul rate",
-                             "trial-iteration")
+                             "trial-iteration", log)
     comparators = [(NUMPY_LOOP, reference.rvsm_empirical_numpy_loop)]
     if torch_ok:
         comparators.append((TORCH_AUTOGRAD, reference.rvsm_empirical_torch_autograd))
@@ -276,7 +296,9 @@ def run_w2(cfg: Config, backends: list[Backend], rates: dict[str, MatmulRate], t
         def warm(fn=fn):
             return fn(Z, y[:, :1], w0[:1], pen, cfg.lam, cfg.beta, cfg.eta, min(T, 2), a)
 
+        t0 = time.perf_counter()
         t = measure(call, repeats=cfg.repeats, warmup=warm)
+        _timed_log(log, "W2", pen, name, t0)
         sec = t.median / (n_sub * T)
         row = Row("W2", pen, name, "numpy" if name == NUMPY_LOOP else "torch", "trial-iteration", sec,
                   limit_name="fraction of matmul rate", limit_value=flop_unit / sec / rates["numpy"].rate,
@@ -297,7 +319,8 @@ def _engine_mc(be: Backend, Z: Any, w: Any, ws: Any) -> tuple[np.ndarray, np.nda
     return be.to_numpy(model.empirical_loss(w, Z, y)), be.to_numpy(model.empirical_grad(w, Z, y))
 
 
-def run_w3(cfg: Config, backends: list[Backend], limits: dict[str, Bandwidth], torch_ok: bool) -> list[Row]:
+def run_w3(cfg: Config, backends: list[Backend], limits: dict[str, Bandwidth], torch_ok: bool, *,
+           log: Callable[[str], None] = _quiet) -> list[Row]:
     """W3: the Monte Carlo estimate of ``l(w)`` and ``grad l(w)`` from N samples (labels included), per sample.
 
     Limit: passes over the samples Z, ``t * bandwidth / (8 N k d)``. A row for the draw of Z itself (NumPy
@@ -322,8 +345,8 @@ def run_w3(cfg: Config, backends: list[Backend], limits: dict[str, Bandwidth], t
         Zb, wb, wsb = be.asarray(Z), be.asarray(w), be.asarray(ws)
         return lambda: _engine_mc(be, Zb, wb, wsb)
 
-    rows, ref = _engine_rows("W3", f"k={k} d={d}", backends, N, 1, make, cfg, passes, "passes over Z", "sample")
     case = f"k={k} d={d}"
+    rows, ref = _engine_rows("W3", case, backends, N, 1, make, cfg, passes, "passes over Z", "sample", log)
     rows.append(Row("W3", case, "draw Z (NumPy Generator, shared)", "numpy", "sample", t_draw.median / N,
                     limit_name="passes over Z", limit_value=t_draw.median / N * limits["numpy"].best / z_bytes_unit,
                     units_timed=N, times=list(t_draw.times), note="context, not a comparator"))
@@ -333,8 +356,10 @@ def run_w3(cfg: Config, backends: list[Backend], limits: dict[str, Bandwidth], t
         comparators.append(("torch autograd (batched)", reference.mc_torch_autograd, N, ref))
     for name, fn, n_used, cmp in comparators:
         Zu, Zw = Z[:n_used], Z[: max(1, n_used // 100)]
+        t0 = time.perf_counter()
         t = measure(lambda fn=fn, Zu=Zu: fn(Zu, w, ws), repeats=cfg.repeats,
                     warmup=lambda fn=fn, Zw=Zw: fn(Zw, w, ws))
+        _timed_log(log, "W3", case, name, t0)
         sec = t.median / n_used
         row = Row("W3", case, name, "numpy" if fn is reference.mc_numpy_loop else "torch", "sample", sec,
                   limit_name="passes over Z", limit_value=sec * limits["numpy"].best / z_bytes_unit,

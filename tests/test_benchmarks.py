@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks import reference, report, structure, workloads
 from benchmarks.__main__ import main, run
-from benchmarks.backends import detect
+from benchmarks.backends import detect, torch_threads
 from benchmarks.timing import measure
 
 # Agreement with the engine: same float64 arithmetic up to operation order, over <= 40 contracting iterations; a
@@ -21,9 +21,15 @@ AGREE = 1e-10
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    rows, meta = run(workloads.TINY, with_structure=False, log=lambda msg: None)
-    return rows, meta
+def tiny_run():
+    lines: list[str] = []
+    rows, meta = run(workloads.TINY, with_structure=False, log=lines.append)
+    return rows, meta, lines
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_run):
+    return tiny_run[:2]
 
 
 def test_table_structure(tiny):
@@ -83,6 +89,73 @@ def test_cli_writes_json_and_markdown_only_under_out(tmp_path, capsys):
     md = (out / "benchmarks.md").read_text()
     assert "| workload | case | implementation |" in md
     assert "ratio to engine" in capsys.readouterr().out
+
+
+def test_progress_has_a_line_per_measurement(tiny_run):
+    rows, _, lines = tiny_run
+    for r in rows:
+        if r.workload == "all" or "draw" in r.implementation:
+            continue
+        name = f"{r.implementation} [{r.backend}]" if r.implementation == workloads.ENGINE else r.implementation
+        assert any(ln.startswith(f"{r.workload} {r.case}: {name} ") for ln in lines), (r, lines)
+    assert lines[0].startswith("threads: ") and any(ln.startswith("W1 done in") for ln in lines)
+
+
+def test_torch_runs_with_one_thread_reported_and_restored(tiny):
+    torch = pytest.importorskip("torch")
+    _, meta = tiny
+    assert meta["threads"]["torch intra-op"].startswith("1 (set for the benchmarks")
+    assert "OMP_NUM_THREADS=" in meta["threads"]["environment"] and meta["threads"]["BLAS (NumPy)"]
+    before = torch.get_num_threads()
+    with torch_threads(None) as settings:  # None leaves torch's default alone and says so
+        assert torch.get_num_threads() == before and "untouched" in settings["torch intra-op"]
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before  # the global setting is restored for the rest of the process
+    with pytest.raises(ValueError, match="torch threads"), torch_threads(0):
+        pass
+
+
+@pytest.mark.parametrize("kind", ["file", "inside a file", "empty", "unwritable"])
+def test_bad_out_exits_2_with_one_line_before_measuring(tmp_path, monkeypatch, capsys, kind):
+    import benchmarks.__main__ as cli
+    import numerics._io
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    out = {"file": str(afile), "inside a file": str(afile / "sub"), "empty": "", "unwritable": str(tmp_path)}[kind]
+    if kind == "unwritable":  # as root a chmod would not stop the write: the permission query says no instead
+        monkeypatch.setattr(numerics._io.os, "access", lambda path, mode: False)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("nothing may be measured when --out is bad")
+
+    monkeypatch.setattr(cli, "run", forbidden)
+    assert main(["--profile", "tiny", "--out", out]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1, captured
+    assert captured.err.startswith("python -m benchmarks: error: --out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_interrupted_write_leaves_the_previous_files_and_no_temporary_file(tiny, tmp_path, monkeypatch):
+    from numerics import _io
+
+    rows, meta = tiny
+    report.write(rows, meta, tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    real = _io.write_text
+
+    def interrupted(path, text):  # the JSON is written in full, the Markdown is cut midway
+        if ".md." in path.name:
+            real(path, text[: len(text) // 2])
+            raise KeyboardInterrupt
+        real(path, text + "changed")
+
+    monkeypatch.setattr(_io, "write_text", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        report.write(rows, meta, tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
 # ----------------------------------------------------------------------------------------------------------------------
