@@ -210,7 +210,9 @@ class Empirical(GradientSource):
 
     def bind(self, w_star: Array, k: int) -> BoundGradient:
         xp = array_api_compat.array_namespace(w_star)
-        _, zf, y, n = _bind_samples(self.n_samples, self.samples, self.seed, w_star, k, model.labels)
+        # Z was checked finite by _bind_samples (or drawn), w* by Problem: the labels skip a second check
+        _, zf, y, n = _bind_samples(self.n_samples, self.samples, self.seed, w_star, k,
+                                    lambda Z, ws: model.labels(Z, ws, validate=False))
         return _BoundSampled(xp, w_star, k, zf, None, y, n, None)
 
 

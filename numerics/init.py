@@ -42,6 +42,22 @@ def _to_backend(arr: np.ndarray, xp: Any, device: Any, dtype: Any) -> Array:
     return xp.asarray(arr, dtype=dtype, device=device)
 
 
+def _check_floating_dtype(xp: Any, dtype: Any) -> None:
+    """Raise ``ValueError`` unless ``dtype`` (when given) is a real floating dtype of ``xp``.
+
+    Unit vectors rounded to an integer dtype are zeros (and to a bool dtype, ones): never a direction.
+    """
+    if dtype is None:
+        return
+    try:
+        probe = xp.empty(0, dtype=dtype)  # what the namespace makes of it (NumPy also takes "float32")
+    except Exception:  # not a dtype of this namespace at all
+        probe = None
+    if probe is None or not namespace(probe).isdtype(probe.dtype, "real floating"):
+        raise ValueError(f"dtype must be a real floating dtype (directions on the unit sphere need one, e.g. "
+                         f"float64 or float32); got {dtype!r}")
+
+
 def _reject(xp: Any, v: Array, e: Array) -> Array:
     return v - xp.sum(v * e, axis=-1)[..., None] * e
 
@@ -85,12 +101,18 @@ def uniform_sphere(
     device : optional
         Target device (default: the namespace's default).
     dtype : optional
-        Floating dtype of ``xp`` (default ``xp.float64``).
+        Real floating dtype of ``xp`` (default ``xp.float64``).
 
     Returns
     -------
     array, shape (n, d)
         Unit vectors (to the rounding of ``dtype``).
+
+    Raises
+    ------
+    ValueError
+        If ``n`` or ``d`` is not an integer ``>= 1``, or ``dtype`` is not a real floating dtype of ``xp`` (an
+        integer dtype would round every direction to zeros).
 
     Notes
     -----
@@ -98,11 +120,12 @@ def uniform_sphere(
     """
     n = check_positive_int("n", n)
     d = check_positive_int("d", d)
+    if xp is None:
+        xp = namespace()
+    _check_floating_dtype(xp, dtype)
     rng = _rng(seed)
     g = rng.standard_normal((n, d))
     g = g / np.linalg.norm(g, axis=1, keepdims=True)
-    if xp is None:
-        xp = namespace()
     return _to_backend(g, xp, device, dtype)
 
 

@@ -3,6 +3,12 @@
 A batch of trials that share one set of samples is handled with one matrix product for the pre-activations,
 ``(N k, d) @ (d, B)``, and one for the gradient, ``(d, N k) @ (N k, B)``; there is no Python loop over trials or
 samples.
+
+:func:`forward`, :func:`labels`, :func:`empirical_loss` and :func:`empirical_grad` check that their arrays are
+finite (``ValueError`` naming the argument: a NaN sample would otherwise turn the loss into NaN without a word);
+``validate=False`` skips that check (one pass over each array and a host synchronisation) for callers that checked
+once. The RVSM loop does not call them: it uses :func:`loss_and_grad_batch` on samples validated when the gradient
+source was bound.
 """
 
 from __future__ import annotations
@@ -55,14 +61,21 @@ def sample_patches(n_samples: int, k: int, d: int, *, seed: Any, xp: Any = None,
     return xp.asarray(z, dtype=dtype, device=device)
 
 
-def _check_zw(Z: Array, w: Array) -> tuple[Any, int, int, int]:
+def _check_zw(Z: Array, w: Array, name: str = "w") -> tuple[Any, int, int, int]:
     if Z.ndim != 3:
         raise ValueError(f"Z must have shape (N, k, d); got shape {tuple(Z.shape)}")
     n, k, d = (int(s) for s in Z.shape)
     if w.ndim not in (1, 2) or int(w.shape[-1]) != d:
-        raise ValueError(f"w must have shape (d,) or (B, d) with d = {d} (the patch dimension of Z); "
+        raise ValueError(f"{name} must have shape (d,) or (B, d) with d = {d} (the patch dimension of Z); "
                          f"got shape {tuple(w.shape)}")
     return namespace(Z, w), n, k, d
+
+
+def _check_finite(xp: Any, **arrays: Array) -> None:
+    """Raise ``ValueError`` naming the first of ``arrays`` that holds a NaN or an infinity."""
+    for name, arr in arrays.items():
+        if not bool(xp.all(xp.isfinite(arr))):
+            raise ValueError(f"{name} must be finite (found NaN or inf)")
 
 
 def _preactivations(xp: Any, Z: Array, w: Array) -> Array:
@@ -78,7 +91,7 @@ def _forward_from_pre(xp: Any, pre: Array, n: int, k: int) -> Array:
     return xp.mean(xp.reshape(relu, shape), axis=1)
 
 
-def forward(Z: Array, w: Array) -> Array:
+def forward(Z: Array, w: Array, *, validate: bool = True) -> Array:
     """Network output f(Z_n; w) for every sample n (and every filter w_b of a batch).
 
     Parameters
@@ -87,10 +100,17 @@ def forward(Z: Array, w: Array) -> Array:
         Samples (see :func:`sample_patches`).
     w : array (d,) or (B, d)
         One filter, or a batch of B filters sharing the samples.
+    validate : bool
+        Check that ``Z`` and ``w`` are finite (one pass over each; ``False`` for callers that checked once).
 
     Returns
     -------
     f : array (N,) for w of shape (d,), (N, B) for w of shape (B, d)
+
+    Raises
+    ------
+    ValueError
+        If a shape does not fit, or (``validate``) ``Z`` or ``w`` holds a NaN or an infinity.
 
     Notes
     -----
@@ -98,12 +118,20 @@ def forward(Z: Array, w: Array) -> Array:
     matrix product (N k, d) @ (d, B).
     """
     xp, n, k, _ = _check_zw(Z, w)
+    if validate:
+        _check_finite(xp, Z=Z, w=w)
     return _forward_from_pre(xp, _preactivations(xp, Z, w), n, k)
 
 
-def labels(Z: Array, w_star: Array) -> Array:
-    """Teacher labels y_n = f(Z_n; w*): shape (N,) for w* of shape (d,), (N, B) for a batch of teachers (B, d)."""
-    return forward(Z, w_star)
+def labels(Z: Array, w_star: Array, *, validate: bool = True) -> Array:
+    """Teacher labels y_n = f(Z_n; w*): shape (N,) for w* of shape (d,), (N, B) for a batch of teachers (B, d).
+
+    With ``validate`` (default), ``ValueError`` if ``Z`` or ``w_star`` holds a NaN or an infinity.
+    """
+    xp, n, k, _ = _check_zw(Z, w_star, "w_star")
+    if validate:
+        _check_finite(xp, Z=Z, w_star=w_star)
+    return _forward_from_pre(xp, _preactivations(xp, Z, w_star), n, k)
 
 
 def _residual(xp: Any, f: Array, y: Array) -> Array:
@@ -114,7 +142,7 @@ def _residual(xp: Any, f: Array, y: Array) -> Array:
     return f - y
 
 
-def empirical_loss(w: Array, Z: Array, y: Array) -> Array:
+def empirical_loss(w: Array, Z: Array, y: Array, *, validate: bool = True) -> Array:
     """Empirical squared loss over the samples: shape () for w (d,), (B,) for w (B, d).
 
     Parameters
@@ -123,18 +151,39 @@ def empirical_loss(w: Array, Z: Array, y: Array) -> Array:
     Z : array (N, k, d)
     y : array (N,) or (N, B)
         Labels; (N,) labels are shared by every trial of a batch.
+    validate : bool
+        Check that ``w``, ``Z`` and ``y`` are finite (``False`` for callers that checked once).
+
+    Raises
+    ------
+    ValueError
+        If a shape does not fit, or (``validate``) ``w``, ``Z`` or ``y`` holds a NaN or an infinity.
 
     Notes
     -----
     l_N(w) = (1/N) sum_n (f(Z_n; w) - y_n)^2 (no factor 1/2, as the population loss of theory page section 1).
     """
-    xp, *_ = _check_zw(Z, w)
-    r = _residual(xp, forward(Z, w), y)
+    xp, n, k, _ = _check_zw(Z, w)
+    if validate:
+        _check_finite(xp, w=w, Z=Z, y=y)
+    r = _residual(xp, _forward_from_pre(xp, _preactivations(xp, Z, w), n, k), y)
     return xp.mean(r * r, axis=0)
 
 
-def empirical_grad(w: Array, Z: Array, y: Array) -> Array:
+def empirical_grad(w: Array, Z: Array, y: Array, *, validate: bool = True) -> Array:
     """Gradient of :func:`empirical_loss` in w: shape (d,) or (B, d), like w.
+
+    Parameters
+    ----------
+    w, Z, y
+        As for :func:`empirical_loss`.
+    validate : bool
+        Check that ``w``, ``Z`` and ``y`` are finite (``False`` for callers that checked once).
+
+    Raises
+    ------
+    ValueError
+        If a shape does not fit, or (``validate``) ``w``, ``Z`` or ``y`` holds a NaN or an infinity.
 
     Notes
     -----
@@ -143,6 +192,8 @@ def empirical_grad(w: Array, Z: Array, y: Array) -> Array:
     coefficients c_{(n,i), b} = (2 / (N k)) r_{n b} 1{Z_ni . w_b > 0}.
     """
     xp, n, k, d = _check_zw(Z, w)
+    if validate:
+        _check_finite(xp, w=w, Z=Z, y=y)
     pre = _preactivations(xp, Z, w)
     r = _residual(xp, _forward_from_pre(xp, pre, n, k), y)
     return _grad_from(xp, Z, pre, r, n, k, d)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from numerics._arrays import Array, check_positive_int, check_teacher, namespace, to_float
+from numerics._arrays import Array, check_positive_int, check_teacher, device_of, namespace, to_float
 
 __all__ = ["angle", "coefficients_batch", "grad", "gradient_coefficients", "lipschitz_estimate", "loss"]
 
@@ -53,8 +53,21 @@ def _prepare(w: Array, w_star: Array, validate: bool) -> tuple[Any, Array, Array
     return xp, w, w_star
 
 
+def _pow2_below(xp: Any, m: Array) -> Array:
+    """The power of two ``2^floor(log2 m)`` (1 where ``m`` is 0 or NaN): dividing by it is exact."""
+    m = xp.where(m > 0, m, xp.ones_like(m))
+    return xp.pow(xp.asarray(2.0, dtype=m.dtype, device=device_of(m)), xp.floor(xp.log2(m)))
+
+
 def _norm(xp: Any, v: Array) -> Array:
-    return xp.sqrt(xp.sum(v * v, axis=-1))
+    """``|v|`` over the last axis without overflow or underflow of ``|v|^2`` (e.g. ``|v| ~ 1e200``).
+
+    ``v`` is scaled by the power of two at its largest entry first; the scaling is exact, so wherever the plain
+    ``sqrt(sum v^2)`` neither overflows nor underflows the result is the same.
+    """
+    s = _pow2_below(xp, xp.max(xp.abs(v), axis=-1))
+    vs = v / s[..., None]
+    return s * xp.sqrt(xp.sum(vs * vs, axis=-1))
 
 
 def _angle(xp: Any, w: Array, w_star: Array, nw: Array, ns: Array) -> Array:
@@ -120,14 +133,24 @@ def loss(w: Array, w_star: Array, k: int, *, validate: bool = True) -> Array:
 
     The first two terms are the ``k`` same-patch pairs (``E[relu(u.x)^2] = |u|^2/2``), the last the ``k^2 - k``
     independent pairs (``E[relu(u.x)] = |u|/sqrt(2 pi)``).
+
+    ``l`` is homogeneous of degree 2 in ``(w, w*)``: it is evaluated at ``(w, w*)/m`` with ``m`` the power of two
+    at ``max(|w|, |w*|)`` and multiplied by ``m^2`` (exact scalings), so ``|w|^2`` never overflows: for
+    ``|w| ~ 1e200`` the result is ``inf`` (the true value exceeds the float range), never NaN; where nothing
+    overflows the result is that of the plain formula (except that rounding below 0, possible at ``w = w*``, is
+    returned as 0: the loss is an expected square).
     """
     k = check_positive_int("k", k)
     xp, w, w_star = _prepare(w, w_star, validate)
     nw, ns = _norm(xp, w), _norm(xp, w_star)
     t = _angle(xp, w, w_star, nw, ns)
-    g = nw * ns * (xp.sin(t) + (_PI - t) * xp.cos(t)) / (2.0 * _PI)
+    m = _pow2_below(xp, xp.maximum(nw, ns))
+    a, b = nw / m, ns / m
+    g = a * b * (xp.sin(t) + (_PI - t) * xp.cos(t)) / (2.0 * _PI)
     kk = float(k * k - k)
-    return (0.5 * k * (nw * nw + ns * ns) - 2.0 * k * g + kk / (2.0 * _PI) * (nw - ns) ** 2) / float(k * k)
+    scaled = (0.5 * k * (a * a + b * b) - 2.0 * k * g + kk / (2.0 * _PI) * (a - b) ** 2) / float(k * k)
+    scaled = xp.where(scaled < 0, xp.zeros_like(scaled), scaled)  # an expected square: < 0 only by rounding at w*
+    return scaled * m * m
 
 
 def gradient_coefficients(w: Array, w_star: Array, k: int, *, validate: bool = True) -> tuple[Array, Array]:

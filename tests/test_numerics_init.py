@@ -71,6 +71,21 @@ def test_uniform_sphere_backends(backend):
     assert u.dtype == xp.float64
 
 
+def test_uniform_sphere_rejects_a_non_floating_dtype(backend):
+    """Unit vectors rounded to an integer dtype are zeros (as they were returned before): a clear error instead."""
+    xp = backend.xp
+    for dtype in (xp.int64, xp.int32, xp.bool):
+        with pytest.raises(ValueError, match=r"dtype must be a real floating dtype.*got"):
+            uniform_sphere(4, 3, seed=0, xp=xp, device=backend.device, dtype=dtype)
+
+
+def test_uniform_sphere_dtype_as_numpy_understands_it():
+    assert uniform_sphere(2, 3, seed=0, dtype="float32").dtype == np.float32
+    for bad in ("int64", "no such dtype", np.complex128, 3):
+        with pytest.raises(ValueError, match="real floating dtype"):
+            uniform_sphere(2, 3, seed=0, dtype=bad)
+
+
 @settings(max_examples=30, deadline=None, derandomize=True)
 @given(st.sampled_from(["n", "d", "seed"]),
        st.one_of(st.integers(max_value=0), st.floats(0.5, 3.0), st.just(True), st.just(None)))

@@ -155,3 +155,39 @@ def test_shape_validation():
         model.forward(Z[0], np.ones(3))
     with pytest.raises(ValueError, match="y must have shape"):
         model.empirical_loss(np.ones((2, 3)), Z, np.ones((5, 3)))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_inputs_raise_naming_the_argument(backend, bad):
+    """A NaN (or inf) sample, filter or label made the loss NaN without a word; now a ValueError names it."""
+    Z_np = model.sample_patches(6, 2, 3, seed=0)
+    w_np, ws_np = np.array([0.5, -1.0, 2.0]), np.array([1.0, 0.0, -1.0])
+    y_np = model.labels(Z_np, ws_np)
+    poisoned = {"Z": Z_np.copy(), "w": w_np.copy(), "y": y_np.copy()}
+    poisoned["Z"][3, 1, 2] = bad
+    poisoned["w"][1] = bad
+    poisoned["y"][4] = bad
+    clean = {"Z": Z_np, "w": w_np, "y": y_np}
+    for name in ("Z", "w", "y"):
+        args = {n: backend.asarray(poisoned[n] if n == name else clean[n]) for n in clean}
+        for fn in (model.empirical_loss, model.empirical_grad):
+            with pytest.raises(ValueError, match=rf"^{name} must be finite"):
+                fn(args["w"], args["Z"], args["y"])
+        if name != "y":
+            with pytest.raises(ValueError, match=rf"^{name} must be finite"):
+                model.forward(args["Z"], args["w"])
+    with pytest.raises(ValueError, match=r"^w_star must be finite"):
+        model.labels(backend.asarray(Z_np), backend.asarray(np.where(ws_np == 0, bad, ws_np)))
+
+
+def test_validate_false_is_the_unchecked_fast_path():
+    Z = model.sample_patches(6, 2, 3, seed=0)
+    w = np.array([0.5, -1.0, 2.0])
+    Zn = Z.copy()
+    Zn[2, 0, 0] = np.nan
+    f = model.forward(Zn, w, validate=False)
+    assert np.isnan(f[2]) and np.all(np.isfinite(np.delete(f, 2)))
+    y = model.labels(Z, w, validate=False)
+    assert np.isnan(model.empirical_loss(w, Zn, y, validate=False))
+    assert not np.all(np.isfinite(model.empirical_grad(w, Zn, y, validate=False)))
+    assert float(model.empirical_loss(w, Z, y, validate=False)) == pytest.approx(0.0, abs=1e-12)

@@ -346,6 +346,63 @@ def test_shape_mismatch():
 
 
 # ----------------------------------------------------------------------------------------------------------------------
+# Extreme scales: |w|^2 may overflow or underflow, the closed forms may not (homogeneity of degree 2, 0, 1)
+# ----------------------------------------------------------------------------------------------------------------------
+def _near_pair(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    v = rng.standard_normal(4)
+    return v + 1e-3 * rng.standard_normal(4), v  # loss ~ 1e-6 |v|^2: far above the formula's rounding (~1e-16)
+
+
+@pytest.mark.parametrize("c", [1e156, 2.0**520, 1e-156, 2.0**-520])
+def test_loss_scales_like_its_degree_where_the_square_norm_overflows(c):
+    """l(c u, c v) = c^2 l(u, v): for c = 1e156 the value (~1e306) is finite although |c u|^2 overflows; before, NaN."""
+    u, v = _near_pair(1)
+    with np.errstate(under="ignore"):
+        ref = c * (c * pop.loss(u, v, 3))
+        got = pop.loss(c * u, c * v, 3)
+    assert np.isfinite(got) and ref > 0
+    np.testing.assert_allclose(got, ref, rtol=1e-9)
+
+
+def test_loss_of_a_huge_student_is_inf_not_nan():
+    """|w| ~ 1e200, |w*| ~ 1: the true loss (~|w|^2 / (2k) ~ 1e399) is beyond the float range, so inf, never NaN."""
+    w, w_star = np.array([1e200, -1e200]), np.array([1.0, 2.0])
+    with np.errstate(over="ignore"):
+        assert pop.loss(w, w_star, 3) == np.inf
+        assert pop.loss(w, w, 3) == 0.0  # the rounding of the closed form is not amplified to -inf
+    assert pop.loss(np.array([1e100, -1e100]), w_star, 3) > 1e199
+
+
+@pytest.mark.parametrize("c", [1e200, 1e-200])
+def test_angle_and_gradient_at_extreme_norms(c):
+    """angle is of degree 0 and grad of degree 1 in (w, w*): |w| ~ 1e200 gave angle pi/2 and a wrong s, a teacher
+    of norm 1e-200 gave NaN (its norm underflowed to 0)."""
+    u, v = _near_pair(2)
+    np.testing.assert_allclose(pop.angle(c * u, v), pop.angle(u, v), rtol=1e-12)
+    np.testing.assert_allclose(pop.angle(u, c * v), pop.angle(u, v), rtol=1e-12)
+    q, s_ = pop.gradient_coefficients(c * u, c * v, 3)
+    q0, s0 = pop.gradient_coefficients(u, v, 3)
+    np.testing.assert_allclose([q, s_], [q0, s0], rtol=1e-12)
+    np.testing.assert_allclose(pop.grad(c * u, c * v, 3), c * pop.grad(u, v, 3), rtol=1e-9)
+
+
+def test_extreme_scales_on_every_backend(backend):
+    xp = backend.xp
+    w, w_star = backend.asarray(np.array([[1e200, -1e200], [1e156, 2e156]])), backend.asarray(np.array([1.0, 2.0]))
+    with np.errstate(over="ignore"):
+        out = backend.to_numpy(pop.loss(w, w_star, 3))
+    assert out[0] == np.inf and out[1] == np.inf  # both beyond the float range (|w|^2 / (2k) > 1e308)
+    u, v = _near_pair(3)
+    with np.errstate(over="ignore"):
+        got = backend.to_numpy(pop.loss(backend.asarray(1e156 * u), backend.asarray(1e156 * v), 3))
+    np.testing.assert_allclose(got, 1e156 * (1e156 * pop.loss(u, v, 3)), rtol=1e-9)
+    t = backend.to_numpy(pop.angle(backend.asarray(1e200 * u), backend.asarray(v)))
+    np.testing.assert_allclose(t, pop.angle(u, v), rtol=1e-12)
+    assert out.dtype == np.float64 and xp is not None
+
+
+# ----------------------------------------------------------------------------------------------------------------------
 # numerics must not import sympy or theory
 # ----------------------------------------------------------------------------------------------------------------------
 def test_numerics_does_not_import_sympy_or_theory():
