@@ -2,7 +2,8 @@
 
 Convention (theory page section 3): ``prox_{mu P}(x) = argmin_y mu P(y) + (y - x)^2 / 2``, coordinatewise. Every penalty
 here has the form ``prox(x, mu) = where(|x| > threshold(mu), shrink(x, mu), 0)``: a threshold below which the
-minimizer is 0, and a nonzero branch ``shrink`` used above it. **Ties at the threshold go to 0.**
+minimizer is 0, and a nonzero branch ``shrink`` used above it. **Ties at the threshold go to 0.** A NaN input gives
+NaN (every penalty; a NaN is never silently thresholded to 0), ``+-inf`` gives ``+-inf``.
 
 ``mu = 0`` is allowed and gives exactly the identity map (every threshold is 0 and every ``shrink`` is the identity at
 ``mu = 0``), so RVSM with ``lam = 0`` is plain gradient descent; ``mu < 0`` or a non-finite ``mu`` raises
@@ -134,20 +135,35 @@ def tl1_threshold(xp: Any, mu: Array, a: float) -> Array:
 def tl1_shrink(xp: Any, x: Array, mu: Array, a: float) -> Array:
     """Nonzero branch of the TL1 prox (Zhang & Xin 2017), valid for ``|x| > tl1_threshold(mu, a)``.
 
-    ``sign(x) [(2/3)(a + |x|) cos(phi/3) - 2a/3 + |x|/3]`` with
-    ``phi = arccos(1 - 27 mu a (a+1) / (2 (a + |x|)^3))``, the magnitude clamped at 0. The arccos argument is
-    clipped to [-1, 1]: above the threshold it lies there already (up to rounding); below it, where the branch is
-    discarded by ``prox``, the clip only prevents NaN and floating-point warnings.
+    The root ``sign(x) [(2/3)(a + |x|) cos(phi/3) - 2a/3 + |x|/3]``, ``phi = arccos(1 - 27 mu a (a+1) /
+    (2 (a + |x|)^3))``, evaluated in the cancellation-free form (derived and proved equal in
+    :mod:`theory.thresholding`, ``tl1_shrink_stable_expr``)::
+
+        sign(x) [|x| - d0 psi(u)],   d0 = mu a (a+1) / (a + |x|)^2 = mu rho_a'(|x|),
+        u = sin(phi/2) = sqrt(27 d0 / (4 (a + |x|))),   psi(u) = 9 (sin(arcsin(u)/3) / u)^2  in [1, 9/4],
+
+    the magnitude clamped at 0. ``1 - cos(phi) = 2 sin^2(phi/2)`` and ``1 - cos(phi/3) = 2 sin^2(phi/6)`` turn the
+    difference of two terms of size ``a + |x|`` (absolute error ``~ (a + |x|) eps``: 9 % relative in float32 for
+    ``TL1(50)`` at 19 times the threshold) into the shrinkage ``d0 psi(u)`` itself, computed as a product of
+    positive factors to a few ulp; the only subtraction left, ``|x| - shrinkage``, is the intrinsic one (its
+    relative error is bounded by a few ulp times the condition number of the prox, see
+    ``tests/test_numerics_tl1_accuracy.py``). The factors are scaled so that nothing overflows or underflows before
+    the result does: ``d0`` from the ratios ``a/(a+|x|)``, ``(a+1)/(a+|x|)``, and ``u`` from two square roots.
+    ``u`` is clipped at 1: above the threshold it is <= 1 already (up to rounding); below it, where ``prox``
+    discards the branch, the clip only prevents NaN and floating-point warnings. Where ``u = 0`` (``d0 = 0``:
+    ``mu = 0``, an underflow, or ``|x| = inf``) the shrinkage is 0. NaN propagates.
     """
     ax = xp.abs(x)
     z = a + ax
-    arg = 1.0 - (13.5 * a * (a + 1.0)) * (mu / z / z / z)  # divided step by step: no overflow for huge |x|
-    arg = xp.minimum(xp.maximum(arg, -1.0), 1.0)
-    phi = xp.acos(arg)
-    mag = (2.0 / 3.0) * z * xp.cos(phi / 3.0) - (2.0 / 3.0) * a + ax / 3.0
+    d0 = mu * (a / z) * ((a + 1.0) / z)  # mu rho_a'(|x|): the first-order shrinkage
+    u = xp.minimum(xp.sqrt(6.75 * d0) / xp.sqrt(z), 1.0)  # sin(phi/2), phi/2 in [0, pi/2]
+    # sin(phi/6)/sin(phi/2), in [1/3, 1/2]; at u = 0 (then d0 = 0: mu = 0, an underflow, |x| = inf) it is 0/1 and
+    # the shrinkage is 0 either way
+    ratio = xp.sin(xp.asin(u) / 3.0) / xp.where(u > 0, u, xp.ones_like(u))
+    mag = ax - (9.0 * d0) * (ratio * ratio)
     # The minimizer has the sign of x (P is even and nondecreasing in |y|); just above a continuous threshold the
-    # root is ~0 and rounding may give a -1e-17: clamp the magnitude at 0. At mu = 0 the formula is the identity up
-    # to rounding; return x exactly so that RVSM with lam = 0 is exactly gradient descent.
+    # root is ~0 and rounding may give a -1e-17: clamp the magnitude at 0. At mu = 0 the formula is the identity;
+    # return x exactly anyway (RVSM with lam = 0 is exactly gradient descent, whatever the rounding).
     return xp.where(mu == 0, x, xp.sign(x) * xp.maximum(mag, xp.zeros_like(mag)))
 
 
@@ -248,23 +264,24 @@ class Penalty(ABC):
 
         ``x`` is a floating array of the namespace ``xp``; ``mu`` a 0-d array or already expanded by the leading-axis
         rule (e.g. shape (B, 1) for ``x`` of shape (B, d)). Computes ``where(|x| > threshold(mu), shrink(x, mu), 0)``
-        (subclasses may override with an equal, cheaper form).
+        (subclasses may override with an equal, cheaper form). The test is written ``not |x| <= threshold`` so that
+        a NaN entry takes the ``shrink`` branch and stays NaN (as in the l1 and l0 kernels), never a silent 0.
         """
-        keep = xp.abs(x) > self._threshold(xp, mu)
+        keep = xp.logical_not(xp.abs(x) <= self._threshold(xp, mu))  # NaN -> kept -> NaN
         return xp.where(keep, self._shrink(xp, x, mu), xp.zeros_like(x))
 
     def _prox_compact(self, xp: Any, x: Array, mu: Array) -> Array:
         """:meth:`prox_kernel` with ``shrink`` evaluated on the entries above the threshold only.
 
-        For a costly ``shrink`` (TL1: an arccos and a cosine per entry) on mostly thresholded data. Array-API code
+        For a costly ``shrink`` (TL1: an arcsine and a sine per entry) on mostly thresholded data. Array-API code
         without mask assignment: the kept entries are gathered (``nonzero``, ``take``), shrunk, and scattered back by
         a gather from ``[0, shrunk...]`` with index ``cumsum(keep) * keep``. Elementwise, so each entry equals the
-        dense form's. The output shape depends on the data (``nonzero``), which forces a device synchronisation:
-        use it on the CPU.
+        dense form's (NaN included). The output shape depends on the data (``nonzero``), which forces a device
+        synchronisation: use it on the CPU.
         """
         shape = tuple(x.shape)
         xf = xp.reshape(x, (-1,))
-        keep = xp.reshape(xp.abs(x) > self._threshold(xp, mu), (-1,))
+        keep = xp.reshape(xp.logical_not(xp.abs(x) <= self._threshold(xp, mu)), (-1,))  # NaN kept, as dense
         idx = xp.nonzero(keep)[0]
         mk = mu if mu.ndim == 0 else xp.take(xp.reshape(xp.broadcast_to(mu, shape), (-1,)), idx)
         vals = self._shrink(xp, xp.take(xf, idx), mk)
@@ -349,7 +366,8 @@ class TL1(Penalty):
     With ``mu_c = a^2 / (2(a+1))``:
     ``threshold(mu) = mu (a+1)/a`` if ``mu <= mu_c`` (continuous prox), else ``sqrt(2 mu (a+1)) - a/2`` (the prox
     jumps there). Above the threshold the prox is the root of ``y - x + mu sign(y) a(a+1)/(a+|y|)^2 = 0``:
-    ``sign(x) [(2/3)(a+|x|) cos(phi/3) - 2a/3 + |x|/3]``, ``phi = arccos(1 - 27 mu a(a+1) / (2 (a+|x|)^3))``.
+    ``sign(x) [(2/3)(a+|x|) cos(phi/3) - 2a/3 + |x|/3]``, ``phi = arccos(1 - 27 mu a(a+1) / (2 (a+|x|)^3))``,
+    evaluated without cancellation as ``sign(x) [|x| - mu rho_a'(|x|) psi(sin(phi/2))]`` (:func:`tl1_shrink`).
     """
 
     name = "tl1"
@@ -373,7 +391,7 @@ class TL1(Penalty):
         return tl1_shrink(xp, x, mu, self.a)
 
     def prox_kernel(self, xp: Any, x: Array, mu: Array) -> Array:
-        # On the CPU (NumPy, torch) arccos and cos cost far more than a pass over the data (NumPy's float64 cos is
+        # On the CPU (NumPy, torch) arcsin and sin cost far more than a pass over the data (NumPy's float64 ones are
         # scalar: ~40 passes): evaluate the branch only above the threshold. Device arrays keep the dense form (no
         # synchronisation), and so does array_api_strict (which keeps the dense form tested).
         cpu = array_api_compat.is_numpy_namespace(xp) or (

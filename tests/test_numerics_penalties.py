@@ -284,6 +284,27 @@ def test_no_nan_or_warning_below_threshold(P):
         assert np.all(np.isfinite(out)) and np.all(np.isfinite(sh))
 
 
+@pytest.mark.parametrize("P", ALL, ids=repr)
+def test_nan_stays_nan_and_inf_stays_inf(backend, P):
+    """A NaN input is never thresholded to a silent 0 (every penalty, 0-d and batched calls, the dense and the
+    compacted TL1 paths, ``mu = 0`` included); ``+-inf`` maps to ``+-inf``; finite entries beside them are
+    unaffected."""
+    xp = backend.xp
+    x_np = np.array([[np.nan, -np.inf, np.inf, 2.5, -0.01, 0.0], [1.0, np.nan, -3.0, np.inf, 0.02, np.nan]])
+    mu_np = np.array([0.3, 0.0])
+    for dt in (xp.float64, xp.float32):
+        with warnings.catch_warnings(), np.errstate(invalid="raise", divide="raise", over="raise"):
+            warnings.simplefilter("error")
+            out = backend.to_numpy(P.prox(backend.asarray(x_np, dtype=dt), backend.asarray(mu_np, dtype=dt)))
+            single = float(backend.to_numpy(P.prox(backend.asarray(np.nan, dtype=dt), 0.3)))
+        assert np.array_equal(np.isnan(out), np.isnan(x_np)) and math.isnan(single)
+        inf = np.isinf(x_np)
+        np.testing.assert_array_equal(out[inf], x_np[inf])
+        fin = np.isfinite(x_np)
+        ref = np.concatenate([P.prox(x_np[0][fin[0]], 0.3), x_np[1][fin[1]]])  # row 1 has mu = 0: the identity
+        np.testing.assert_allclose(out[fin], ref, rtol=1e-6)
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Batching and parameter broadcasting
 # ----------------------------------------------------------------------------------------------------------------------

@@ -194,3 +194,72 @@ def test_mutation_tl1_wrong_thresholds():
     assert not th.verify_threshold_brute_force(sel(wrong_sub, ok_sup), th.tl1_penalty, pairs, "wrong sub").passed
     # using the subcritical threshold in the supercritical regime (no regime switch) also fails
     assert not th.verify_threshold_brute_force(ok_sub, th.tl1_penalty, pairs, "no regime switch").passed
+
+
+# --- the cancellation-free TL1 shrink: equal to the trigonometric root, and rounding-accurate -------------------
+def test_tl1_stable_form_is_in_the_record(records):
+    rec = records["derive_prox_tl1"]
+    assert "shrink_g_stable" in rec.statement
+    names = " | ".join(c.description for c in rec.checks)
+    for part in ("half angle", "equals the trigonometric root", "float64: relative error", "float32: relative error"):
+        assert part in names
+
+
+def test_tl1_stable_form_equals_trigonometric_root():
+    g_stable = th.tl1_shrink_stable_expr()
+    assert th.verify_tl1_shrink_equivalent(g_stable).passed
+    assert th.verify_tl1_shrink_equivalent(th.tl1_shrink_expr()).passed  # the reference against itself
+    assert th.verify_acos_half_angle().passed
+    _, cases = th._tl1_cases(n_pairs=6)
+    kept = [c for c in cases if c[0] > float(th.tl1_threshold(c[1], c[2])) * 1.01]
+    f = sp.lambdify((th.x, mu, a), g_stable, "numpy")
+    g = sp.lambdify((th.x, mu, a), th.tl1_shrink_expr(), "numpy")
+    for x_, m_, a_ in kept:  # and numerically: the same values where both are well conditioned
+        assert f(abs(x_), m_, a_) == pytest.approx(g(abs(x_), m_, a_), rel=1e-12)
+
+
+@pytest.mark.parametrize("mutation", ["dropped_4_3", "c_instead_of_c_over_2", "cos_instead_of_sin", "phi_over_3"])
+def test_mutation_tl1_stable_form_wrong(mutation):
+    """Plausible slips in the half-angle rewrite, through the same symbolic verification (and the root check)."""
+    g = th.tl1_shrink_stable_expr()
+    (asin_atom,) = g.atoms(sp.asin)
+    u = asin_atom.args[0]
+    wrong = {
+        "dropped_4_3": g.subs(sp.Rational(4, 3), 1),
+        "c_instead_of_c_over_2": g.xreplace({asin_atom: sp.asin(sp.sqrt(2) * u)}),  # u^2 = c, not c/2
+        "cos_instead_of_sin": g.xreplace({sp.sin(asin_atom / 3): sp.cos(asin_atom / 3)}),
+        "phi_over_3": g.xreplace({sp.sin(asin_atom / 3): sp.sin(2 * asin_atom / 3)}),  # phi/3 for phi/6
+    }[mutation]
+    assert wrong != g
+    assert not th.verify_tl1_shrink_equivalent(wrong).passed
+    _, cases = th._tl1_cases(n_pairs=6)
+    kept = [c for c in cases if c[0] > float(th.tl1_threshold(c[1], c[2])) * 1.01]
+    assert not th.verify_tl1_root_numeric(wrong, kept).passed
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_mutation_tl1_trigonometric_form_fails_rounding(dtype):
+    """The trigonometric root is exact in real arithmetic but cancels in floating point: the rounding verification
+    that the stable form passes (in the record) fails on it."""
+    cases = th.tl1_rounding_cases(dtype, n_a=6)
+    stable = th.lambdify_dtype(th.tl1_shrink_stable_expr(), (th.x, mu, a))
+    trig = th.lambdify_dtype(th.tl1_shrink_expr(), (th.x, mu, a))
+    assert th.verify_tl1_shrink_rounding(stable, cases, dtype).passed
+    chk = th.verify_tl1_shrink_rounding(trig, cases, dtype)
+    assert not chk.passed, chk.detail
+
+
+def test_rounding_verification_rejects_nan_and_promotion():
+    cases = th.tl1_rounding_cases(np.float32, n_a=2)[:10]
+    stable = th.lambdify_dtype(th.tl1_shrink_stable_expr(), (th.x, mu, a))
+    assert not th.verify_tl1_shrink_rounding(lambda x_, m_, a_: stable(x_, m_, a_) * np.nan, cases, np.float32).passed
+    promoted = lambda x_, m_, a_: stable(x_.astype(np.float64), m_.astype(np.float64), float(a_))  # noqa: E731
+    assert not th.verify_tl1_shrink_rounding(promoted, cases, np.float32).passed
+
+
+def test_tl1_root_reference_is_the_largest_root():
+    for x_, m_, a_ in [(3.0, 0.5, 1.0), (0.5005, 0.4950495049504951, 100.0), (3.6, 5.0, 0.3)]:  # all kept
+        g, kappa = th.tl1_root_reference(x_, m_, a_)
+        roots = np.roots([1.0, 2 * a_ - x_, a_ * a_ - 2 * a_ * x_, m_ * a_ * (a_ + 1) - x_ * a_ * a_])
+        real = roots[np.abs(roots.imag) < 1e-9].real
+        assert float(g) == pytest.approx(real.max(), rel=1e-9) and float(kappa) >= 1.0

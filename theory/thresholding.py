@@ -6,14 +6,17 @@ Where two minimizers tie at the threshold the operator returns 0.
 Public API
 ----------
 Symbols ``x`` (real), ``y``, ``z``; SymPy expressions for other packages to lambdify:
-:func:`soft_threshold_expr`, :func:`hard_threshold_level_expr`, :func:`tl1_shrink_expr`, :func:`tl1_threshold_exprs`.
+:func:`soft_threshold_expr`, :func:`hard_threshold_level_expr`, :func:`tl1_shrink_expr` (the trigonometric root),
+:func:`tl1_shrink_stable_expr` (the same root without cancellation), :func:`tl1_threshold_exprs`.
 Derivations: :func:`derive_prox_l1`, :func:`derive_prox_l0`, :func:`derive_prox_tl1`.
 Plain-NumPy reference functions: :func:`brute_force_prox` (penalty-agnostic global minimizer), the penalties
 :func:`l1_penalty`, :func:`l0_penalty`, :func:`tl1_penalty`, and the derived operators :func:`soft_threshold`,
-:func:`hard_threshold`, :func:`tl1_prox` (NumPy, lambdified from the derived expressions).
+:func:`hard_threshold`, :func:`tl1_prox` (NumPy, lambdified from the derived expressions); :func:`tl1_root_reference`
+(the TL1 root and its condition number in many digits, by Newton's method) and :func:`tl1_rounding_cases`.
 Verifications that take the *candidate* as an argument (so a wrong formula can be fed through them):
 :func:`verify_prox_brute_force`, :func:`verify_threshold_brute_force`, :func:`verify_l1_subgradient`,
-:func:`verify_l0_tie`, :func:`verify_tl1_root_symbolic`, :func:`verify_tl1_root_numeric`, :func:`verify_tl1_limits`.
+:func:`verify_l0_tie`, :func:`verify_tl1_root_symbolic`, :func:`verify_tl1_root_numeric`, :func:`verify_tl1_limits`,
+:func:`verify_acos_half_angle`, :func:`verify_tl1_shrink_equivalent`, :func:`verify_tl1_shrink_rounding`.
 """
 
 from __future__ import annotations
@@ -356,7 +359,8 @@ def _lambdified(name: str):
         return sp.lambdify(mu, hard_threshold_level_expr(), modules="numpy")
     if name == "tl1":
         t_sub, t_sup, mu_c = tl1_threshold_exprs()
-        return (sp.lambdify((x, mu, a), tl1_shrink_expr(), modules="numpy"),
+        # the kept branch in its cancellation-free form (equal to tl1_shrink_expr on the kept branch)
+        return (sp.lambdify((x, mu, a), tl1_shrink_stable_expr(), modules="numpy"),
                 sp.lambdify((mu, a), t_sub, modules="numpy"), sp.lambdify((mu, a), t_sup, modules="numpy"),
                 sp.lambdify(a, mu_c, modules="numpy"))
     raise ValueError(name)
@@ -599,7 +603,8 @@ def make_tl1_prox(shrink: Callable, threshold: Callable) -> Callable:
 
 
 def tl1_prox(x_, mu_, a_):
-    """NumPy TL1 prox assembled from the derived expressions (:func:`tl1_shrink_expr`, :func:`tl1_threshold_exprs`)."""
+    """NumPy TL1 prox assembled from the derived expressions (:func:`tl1_shrink_stable_expr`, the cancellation-free
+    form of :func:`tl1_shrink_expr`, and :func:`tl1_threshold_exprs`)."""
     _check_positive("mu", mu_)
     _check_positive("a", a_)
     return make_tl1_prox(_lambdified("tl1")[0], tl1_threshold)(x_, mu_, a_)
@@ -664,6 +669,201 @@ def verify_tl1_limits(prox_fn: Callable, cases: Sequence[tuple] | None = None) -
         Check("numeric", "TL1 prox -> soft threshold mu as a -> inf (a = 1e6; |diff| <= 2 mu (2|x|+1+x^2/a)/a)",
               ok_inf, f"{ninf} points; worst |diff|/bound = {worst_inf:.3g}"),
     )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# TL1: the cancellation-free form of the kept branch
+# ----------------------------------------------------------------------------------------------------------------
+_s = sp.Symbol("s", positive=True)  # stands for u = sin(phi/2), in (0, 1] on the kept branch
+_vt = sp.Symbol("vartheta", positive=True)  # phi/6, in (0, pi/6] on the kept branch
+
+#: Worst-case relative error of the cancellation-free shrink, in units of ``eps * kappa`` (see
+#: :func:`verify_tl1_shrink_rounding`).
+TL1_SHRINK_ROUNDING_BOUND = 20.0
+
+
+@lru_cache(maxsize=1)
+def _tl1_stable_steps() -> dict:
+    """The cancellation-free kept branch, step by step (x > 0)."""
+    xx = _xp
+    zz = a + xx
+    d0 = mu * a * (a + 1) / zz**2  # mu rho_a'(x): the first-order shrinkage
+    u2 = sp.Rational(27, 4) * d0 / zz  # sin^2(phi/2) = (1 - cos phi)/2
+    u = sp.sqrt(u2)
+    g_stable = xx - sp.Rational(4, 3) * zz * sp.sin(sp.asin(u) / 3) ** 2
+    psi = 9 * (sp.sin(sp.asin(_s) / 3) / _s) ** 2  # g = x - d0 psi(u)
+    return {"d0": d0, "u2": u2, "u": u, "g_stable": g_stable, "psi": psi}
+
+
+def tl1_shrink_stable_expr() -> sp.Expr:
+    """TL1 kept branch without cancellation, for ``x > 0`` (SymPy in :data:`x`, ``mu``, ``a``); valid for ``x > t``.
+
+    Notes
+    -----
+    ``g(x) = x - (4/3)(a + x) sin^2(arcsin(u)/3)``, ``u = sin(phi/2) = sqrt(27 mu a (a+1) / (4 (a + x)^3))``; equal to
+    :func:`tl1_shrink_expr` on the kept branch (``u <= 1``) by ``1 - cos(phi) = 2 sin^2(phi/2)`` and
+    ``1 - cos(phi/3) = 2 sin^2(phi/6)``. Equivalently ``g = x - d0 psi(u)`` with ``d0 = mu a(a+1)/(a+x)^2`` (the
+    first-order shrinkage ``mu rho_a'(x)``) and ``psi(u) = 9 (sin(arcsin(u)/3)/u)^2`` in ``[1, 9/4]``, the scaling
+    :mod:`numerics.penalties` evaluates. The trigonometric form subtracts terms of size ``a + x`` (absolute error
+    ``~ (a + x) eps``); this one computes the shrinkage as a product of positive factors, so the only subtraction is
+    ``x - shrinkage``, whose rounding is that of the prox's own conditioning.
+    """
+    return _tl1_stable_steps()["g_stable"].subs(_xp, x)
+
+
+def _to_half_angle(expr: sp.Expr) -> sp.Expr:
+    """``expr(x > 0, mu, a)`` on the kept branch rewritten in ``vartheta = phi/6`` (see
+    :func:`verify_tl1_shrink_equivalent`); inverse trigonometric atoms it does not recognise are left as they are."""
+    zz = a + _xp
+    e = expr.subs(mu, 4 * zz**3 * _s**2 / (27 * a * (a + 1)))  # u = s (sqrt(s^2) = s for s > 0)
+    rep = {}
+    for at in e.atoms(sp.asin):
+        if sp.simplify(at.args[0] - _s) == 0:
+            rep[at] = 3 * _vt  # s = sin(3 vartheta), 3 vartheta in (0, pi/2]
+    for at in e.atoms(sp.acos):
+        if sp.simplify(at.args[0] - (1 - 2 * _s**2)) == 0:
+            rep[at] = 6 * _vt  # acos(1 - 2 s^2) = 2 asin(s) on s in [0, 1] (verify_acos_half_angle)
+    return e.xreplace(rep).subs(_s, sp.sin(3 * _vt))
+
+
+def verify_acos_half_angle() -> Check:
+    """``arccos(1 - 2 s^2) = 2 arcsin(s)`` for ``s`` in ``[0, 1]`` (the step ``phi = 2 arcsin(sin(phi/2))``).
+
+    Notes
+    -----
+    ``cos(2 arcsin s) = 1 - 2 sin^2(arcsin s) = 1 - 2 s^2`` (symbolic), and ``2 arcsin s`` lies in ``[0, pi]`` for
+    ``s`` in ``[0, 1]`` (arcsin is increasing from 0 to ``pi/2``), where ``arccos`` inverts ``cos``; the identity is
+    also evaluated at 41 points of ``[0, 1]`` with 50 digits.
+    """
+    sym = sp.simplify(sp.expand_trig(sp.cos(2 * sp.asin(_s))) - (1 - 2 * _s**2)) == 0
+    with mpmath.workdps(50):
+        worst = max(abs(mpmath.acos(1 - 2 * mpmath.mpf(k) ** 2 / 1600) - 2 * mpmath.asin(mpmath.mpf(k) / 40))
+                    for k in range(41))
+    ok = bool(sym and worst < mpmath.mpf(10) ** -45)
+    return Check("symbolic+numeric", "half angle: arccos(1 - 2 s^2) = 2 arcsin(s) on 0 <= s <= 1", ok,
+                 f"cos(2 asin s) - (1 - 2 s^2) simplifies to 0: {sym}; 2 asin s in [0, pi]; "
+                 f"max |difference| at 41 points (50 digits) = {float(worst):.1e}")
+
+
+def verify_tl1_shrink_equivalent(candidate_g: sp.Expr, reference_g: sp.Expr | None = None, *,
+                                 x_sym: sp.Symbol = x) -> Check:
+    """Symbolic proof that ``candidate_g`` equals the trigonometric root :func:`tl1_shrink_expr` on the kept branch.
+
+    Notes
+    -----
+    Domain: ``x, mu, a > 0`` with ``27 mu a (a+1) <= 4 (a + x)^3`` (a real trigonometric root, which holds above the
+    threshold in both regimes; :func:`derive_prox_tl1` proves it). There ``mu = 4 (a+x)^3 s^2 / (27 a (a+1))`` with
+    ``s = sin(phi/2)`` in ``(0, 1]`` parametrizes every ``mu``, and ``s = sin(3 vartheta)``, ``vartheta = phi/6`` in
+    ``(0, pi/6]``. Both expressions are rewritten in ``vartheta``: ``arcsin(s) = 3 vartheta`` and
+    ``arccos(1 - 2 s^2) = 6 vartheta`` (:func:`verify_acos_half_angle`); the difference must then simplify to 0
+    (with ``expand_trig``), and it is also evaluated at three points with 30 digits (a guard against an unfinished
+    simplification; a wrong candidate differs there).
+    """
+    ref = _tl1_steps()["g"] if reference_g is None else reference_g.subs(x_sym, _xp)
+    diff = sp.expand_trig(_to_half_angle(candidate_g.subs(x_sym, _xp)) - _to_half_angle(ref))
+    points = [{_xp: sp.Rational(7, 10), a: sp.Rational(3, 10), _vt: sp.Rational(1, 5)},
+              {_xp: 3, a: 50, _vt: sp.Rational(1, 20)},
+              {_xp: sp.Rational(1, 1000), a: 1000, _vt: sp.Rational(1, 2)}]
+    return verify_symbolic_zero(diff, "TL1 shrink: the candidate equals the trigonometric root (2/3)(a+x)cos(phi/3) "
+                                      "- 2a/3 + x/3 for every mu on the kept branch (written in phi/6)",
+                                numeric_points=points)
+
+
+def tl1_root_reference(x_: float, mu_: float, a_: float, *, dps: int = 50) -> tuple[mpmath.mpf, mpmath.mpf]:
+    """Largest root ``g`` of ``g - x + mu a(a+1)/(a+g)^2 = 0`` (``x > 0``) in ``dps`` digits, and the relative
+    condition number ``kappa = (|x dg/dx| + |mu dg/dmu|)/g = (2x - g)/(g D)``, ``D = 1 - 2 mu a(a+1)/(a+g)^3``.
+
+    Notes
+    -----
+    Newton's method from ``g = x``, independent of any closed form: ``F(g) = g - x + K/(a+g)^2`` is convex on
+    ``g > -a`` and ``F(x) > 0``, so the iterates decrease monotonically to the largest root (``F' > 0`` on the way,
+    since ``F'`` increases and is ``>= 0`` at that root). The inputs are taken as exact binary numbers. On the kept
+    branch the largest root is the prox (for ``x`` above the threshold).
+    """
+    with mpmath.workdps(dps + 10):
+        xm, mm, am = mpmath.mpf(float(x_)), mpmath.mpf(float(mu_)), mpmath.mpf(float(a_))
+        K = mm * am * (am + 1)
+        g = xm
+        for _ in range(2000):
+            F = g - xm + K / (am + g) ** 2
+            step = F / (1 - 2 * K / (am + g) ** 3)
+            g -= step
+            if abs(step) <= abs(g) * mpmath.mpf(10) ** (-dps - 5):
+                break
+        D = 1 - 2 * K / (am + g) ** 3
+        return +g, (2 * xm - g) / (g * D)
+
+
+def tl1_rounding_cases(dtype=np.float64, *, n_a: int = 12, seed: int = 0) -> list[tuple[float, float, float]]:
+    """Kept-branch cases ``(x, mu, a)`` exactly representable in ``dtype``, ``a`` in [1e-3, 1e8], both regimes.
+
+    ``mu = f mu_c(a)`` with ``f`` in {1e-12, 1e-6, 1e-2, 0.3, 0.9} (subcritical) and {1.1, 3, 30, 1e3, 1e5}
+    (supercritical); ``x = m t`` with ``m`` in {1.001, 1.01, 1.1, 2, 19, 1e3, 1e6} times the threshold ``t``, plus
+    one log-uniform ``m`` in [1.001, 1e6] per pair.
+    """
+    rng = np.random.default_rng(seed)
+    cases = []
+    for a_ in np.geomspace(1e-3, 1e8, n_a):
+        a_ = float(np.float32(a_))  # exact in float32 and float64
+        mu_c = a_ * a_ / (2 * (a_ + 1))
+        for f in (1e-12, 1e-6, 1e-2, 0.3, 0.9, 1.1, 3.0, 30.0, 1e3, 1e5):
+            m_ = float(dtype(f * mu_c))
+            t = float(tl1_threshold(m_, a_))
+            for mult in (1.001, 1.01, 1.1, 2.0, 19.0, 1e3, 1e6, float(np.exp(rng.uniform(0.0, np.log(1e6))))):
+                cases.append((float(dtype(mult * t)), m_, a_))
+    return cases
+
+
+def verify_tl1_shrink_rounding(candidate: Callable, cases: Sequence[tuple], dtype, *,
+                               bound: float = TL1_SHRINK_ROUNDING_BOUND) -> Check:
+    """Relative error of a floating-point TL1 shrink, ``candidate(x, mu, a) -> g`` in ``dtype``, against
+    :func:`tl1_root_reference`: passes when ``|g - g_ref| <= bound * eps * kappa * g_ref`` at every case.
+
+    Notes
+    -----
+    ``x`` and ``mu`` are passed as ``dtype`` arrays and ``a`` as a ``dtype`` scalar; the result must have that dtype
+    (a candidate that computes in higher precision is not testing this precision) and be finite. ``kappa >= 1`` is
+    the condition number of the prox (:func:`tl1_root_reference`): no algorithm working in ``dtype`` can beat
+    ``eps kappa`` in general, since rounding ``x`` or ``mu`` by half an ulp moves the root by up to that much.
+    The bound ``20 eps kappa`` is the first-order worst case of the cancellation-free form (about 40 roundings of
+    ``eps/2``, each amplified by at most ``kappa``; the derivation is in ``tests/test_numerics_tl1_accuracy.py``);
+    a form that cancels terms of size ``a + x`` exceeds it by ``~ a / x`` wherever ``a >> x``.
+    """
+    dtype = np.dtype(dtype)
+    eps = float(np.finfo(dtype).eps)
+    xs = np.array([c[0] for c in cases], dtype=dtype)
+    ms = np.array([c[1] for c in cases], dtype=dtype)
+    worst, worst_at, ok = 0.0, None, True
+    by_a: dict[float, list[int]] = {}
+    for i, c in enumerate(cases):
+        by_a.setdefault(float(c[2]), []).append(i)
+    out = np.empty(len(cases), dtype=float)
+    for a_, idx in by_a.items():
+        with np.errstate(all="ignore"):
+            got = np.asarray(candidate(xs[idx], ms[idx], dtype.type(a_)))
+        if got.dtype != dtype:
+            return Check("numeric", f"TL1 shrink rounding in {dtype.name}", False,
+                         f"candidate returned {got.dtype}, not {dtype.name}")
+        out[idx] = got.astype(float)
+    for (x_, m_, a_), g_c in zip(cases, out, strict=True):
+        g_ref, kappa = tl1_root_reference(float(dtype.type(x_)), float(dtype.type(m_)), a_, dps=40)
+        ratio = float(abs(mpmath.mpf(float(g_c)) - g_ref) / (g_ref * kappa)) / eps if np.isfinite(g_c) else np.inf
+        if not ratio <= bound:
+            ok = False
+        if not ratio <= worst:
+            worst, worst_at = ratio, (x_, m_, a_, float(g_c), float(g_ref), float(kappa))
+    return Check("numeric", f"TL1 shrink in {dtype.name}: relative error <= {bound:g} eps kappa against 40-digit "
+                            f"roots (a in [1e-3, 1e8], both regimes)", ok,
+                 f"{len(cases)} cases; worst |error|/(g eps kappa) = {worst:.3g} at (x, mu, a, candidate, root, "
+                 f"kappa) = {worst_at}")
+
+
+def lambdify_dtype(expr: sp.Expr, args: tuple) -> Callable:
+    """``sp.lambdify`` for NumPy whose numeric constants are plain Python floats, so that ``float32`` inputs are
+    computed in ``float32`` (a ``numpy.sqrt(3)`` constant would promote them to ``float64``)."""
+    consts = {e: e.evalf(20) for e in expr.atoms(sp.Rational, sp.Pow)
+              if e.is_number and not e.is_Integer}  # 3/2, sqrt(3), ...: Python floats in the generated code
+    return sp.lambdify(args, expr.xreplace(consts), modules="numpy")
 
 
 def derive_prox_tl1() -> Derivation:
@@ -739,13 +939,30 @@ def derive_prox_tl1() -> Derivation:
                         sp.limit(t_sub, a, sp.oo) == mu and sp.limit(mu_c, a, sp.oo) == sp.oo,
                         f"lim t_sub = {sp.limit(t_sub, a, sp.oo)}, lim mu_c = {sp.limit(mu_c, a, sp.oo)}"))
     checks.extend(verify_tl1_limits(tl1_prox))
+    # the cancellation-free form of the kept branch (what numerics evaluates), equal to g, and its rounding
+    st = _tl1_stable_steps()
+    g_stable = st["g_stable"]
+    checks.append(verify_symbolic_zero((1 - s["cos_phi"]) / 2 - st["u2"],
+                                       "half angle: sin^2(phi/2) = (1 - cos phi)/2 = 27 mu a(a+1)/(4(a+x)^3) = u^2"))
+    checks.append(verify_acos_half_angle())
+    checks.append(verify_tl1_shrink_equivalent(g_stable, x_sym=xx))
+    checks.append(verify_symbolic_zero(g_stable - (xx - st["d0"] * st["psi"].subs(_s, st["u"])),
+                                       "scaled form: (4/3)(a+x) sin^2(asin(u)/3) = mu rho_a'(x) psi(u), "
+                                       "psi(u) = 9 (sin(asin(u)/3)/u)^2"))
+    psi_0, psi_1 = sp.limit(st["psi"], _s, 0, "+"), sp.simplify(st["psi"].subs(_s, 1))
+    checks.append(Check("symbolic", "psi(0+) = 1 (first-order shrinkage mu rho_a'(x)) and psi(1) = 9/4",
+                        psi_0 == 1 and psi_1 == sp.Rational(9, 4), f"psi(0+) = {psi_0}, psi(1) = {psi_1}"))
+    checks.append(verify_tl1_root_numeric(g_stable, tl1_rounding_cases(np.float64, n_a=6)[::5], x_sym=xx))
+    f_stable = lambdify_dtype(g_stable, (xx, mu, a))
+    for dt in (np.float64, np.float32):
+        checks.append(verify_tl1_shrink_rounding(f_stable, tl1_rounding_cases(dt), dt))
 
     g_x = g.subs(xx, x)
     t_expr = sp.Piecewise((t_sub, mu <= mu_c), (t_sup, True))
     statement = {
         "stationarity_cubic": s["cubic"], "cos_phi": s["cos_phi"].subs(xx, x), "shrink_g": g_x,
         "threshold_subcritical": t_sub, "threshold_supercritical": t_sup, "critical_mu": mu_c,
-        "jump_size": s["y_jump"],
+        "jump_size": s["y_jump"], "shrink_g_stable": g_stable.subs(xx, x),
         "prox_tl1": sp.Piecewise((sp.sign(x) * g.subs(xx, sp.Abs(x)), sp.Abs(x) > t_expr), (0, True)),
     }
     latex = (
@@ -759,7 +976,12 @@ def derive_prox_tl1() -> Derivation:
         r"convex on $y\ge0$, the root leaves 0 at $x=\mu\rho_a'(0^+)=\mu\frac{a+1}a$ (continuous map). "
         r"Supercritical: eliminate $x$ between $h(y)=h(0)$, i.e. $x=\frac y2+\frac{\mu(a+1)}{a+y}$, and $h'(y)=0$: "
         r"$(a+y)^2=2\mu(a+1)$, jump $y=\sqrt{2\mu(a+1)}-a$, threshold $t=\sqrt{2\mu(a+1)}-\frac a2$ (0 at the tie). "
-        r"Limits: $a\to0^+$ hard thresholding at $\sqrt{2\mu}$; $a\to\infty$ soft thresholding at $\mu$."
+        r"Limits: $a\to0^+$ hard thresholding at $\sqrt{2\mu}$; $a\to\infty$ soft thresholding at $\mu$. "
+        r"Without cancellation: $1-\cos\varphi=2\sin^2\frac\varphi2$ gives $u=\sin\frac\varphi2="
+        r"\sqrt{\frac{27\mu a(a+1)}{4(a+x)^3}}\in[0,1]$ and $\varphi=2\arcsin u$; with $\vartheta=\varphi/6$, "
+        r"$\cos2\vartheta=1-2\sin^2\vartheta$ gives $g(x)=x-\frac43(a+x)\sin^2\vartheta"
+        r"=x-\mu\rho_a'(x)\,\psi(u)$, $\psi(u)=9\big(\sin(\tfrac13\arcsin u)/u\big)^2\in[1,\tfrac94]$: "
+        r"the shrinkage is a product of positive factors, and the only subtraction left is the intrinsic $x-$shrinkage."
     )
     return Derivation(
         name="prox_tl1", title="Prox of the transformed-l1 penalty (trigonometric root, two threshold regimes)",
