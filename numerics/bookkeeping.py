@@ -1,15 +1,17 @@
 """Bookkeeping of the batched RVSM loop: everything :func:`numerics.run` does besides the iteration itself.
 
-* stopping: with a tolerance each trial stops once its update is smaller than ``tol``; finished trials are frozen;
+* stopping: with a tolerance each trial stops once its stationarity residual (``|w^{t+1} - w^t| / eta``, the
+  relaxed Lagrangian's gradient in ``w``; see :func:`numerics.run`) is below ``tol``; finished trials are frozen;
 * compaction: finished trials are periodically removed from the working set, so the work goes to those still running;
 * divergence: checked every few iterations; a non-finite row is replayed from the last finite check to find the exact
   iteration, and reported as :class:`numerics.results.DivergenceError`;
 * history: the relaxed Lagrangian, angle, support size and step, every ``record_every`` iterations;
 * progress: a one-line status on stderr at most every two seconds;
-* the result: per-trial arrays put back into the original trial order.
+* the result: per-trial arrays put back into the original trial order, with each trial's last residual and whether
+  it ended on the ray opposite ``w*`` (:func:`on_opposite_ray`).
 
 The working state is a :class:`TrialState` (the rows of the active trials); the iteration is given as a function
-``advance(state) -> (w_next, u_next)`` so that divergence can be replayed on a few rows.
+``advance(state) -> (w_next, u_next, scale)`` so that divergence can be replayed on a few rows.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from numerics.gradients import BoundGradient
 from numerics.problem import relaxed_lagrangian
 from numerics.results import DivergenceError, History, RVSMResult
 
-__all__ = ["Bookkeeping", "TrialState"]
+__all__ = ["Bookkeeping", "TrialState", "on_opposite_ray"]
 
 #: Housekeeping (divergence check, compaction, early exit, progress) happens every this many iterations.
 HOUSEKEEPING_EVERY = 16
@@ -53,6 +55,9 @@ class TrialState:
         Per-trial weights (``mu = lam/beta``, ``eta_beta = eta beta``).
     step : array (n,)
         ``|w^t - w^{t-1}|`` of the last update (NaN before the first).
+    resid : array (n,)
+        The stationarity residual of the last update, ``step / eta`` (times the pre-projection norm for a normalized
+        iteration; NaN before the first update).
     it : int array (n,)
         The update at which each trial stopped (or the current one while running).
     done : bool array (n,)
@@ -68,10 +73,11 @@ class TrialState:
     mu: Array
     eta_beta: Array
     step: Array
+    resid: Array
     it: Array
     done: Array
 
-    _ROWS = ("w", "u", "lam", "beta", "eta", "mu", "eta_beta", "step", "it", "done")
+    _ROWS = ("w", "u", "lam", "beta", "eta", "mu", "eta_beta", "step", "resid", "it", "done")
 
     def take(self, idx: Array) -> TrialState:
         """The state of the trials ``idx`` only."""
@@ -89,6 +95,8 @@ class _Retired:
     u: Array
     it: Array
     done: Array
+    resid: Array
+    opposite: Array
     metrics: tuple[Array, ...] | None
 
 
@@ -100,7 +108,7 @@ class Bookkeeping:
     state : TrialState
         The start (``w^0``, ``u^0``) of all B trials.
     advance : callable
-        One RVSM update ``state -> (w_next, u_next)`` (used to replay diverging rows).
+        One RVSM update ``state -> (w_next, u_next, scale)`` (used to replay diverging rows).
     penalty
         For the history's Lagrangian.
     iters, tol, record_every, progress
@@ -135,26 +143,32 @@ class Bookkeeping:
         """Whether another update is due (False after ``iters`` updates or once every trial has stopped)."""
         return not (self._stopped or self.t >= self._iters)
 
-    def advance(self, w_next: Array, u_next: Array) -> None:
-        """Accept the update ``(w^{t+1}, u^{t+1})`` of the active trials, then do the housekeeping that is due."""
+    def advance(self, w_next: Array, u_next: Array, scale: Array | None = None) -> None:
+        """Accept the update ``(w^{t+1}, u^{t+1})`` of the active trials, then do the housekeeping that is due.
+
+        ``scale``: the norms of the w-step before a normalizing projection (None without one); the stationarity
+        residual is ``|w^{t+1} - w^t| / eta``, times ``scale`` when given (:func:`numerics.run`, Notes).
+        """
         xp, st = self._xp, self.state
         self.t += 1
         t, tol, rec = self.t, self._tol, self._record_every
-        need_step = tol is not None or (rec is not None and (t % rec == 0 or t == self._iters))
-        if need_step:
+        need_step = tol is not None or t == self._iters or (rec is not None and t % rec == 0)
+        if need_step:  # one (B, d) pass; the rest is per trial
             diff = w_next - st.w
             step = xp.sqrt(xp.vecdot(diff, diff))
+            resid = step / st.eta if scale is None else scale * step / st.eta
         if tol is not None:  # in place on the state record (one per run, owned by the bookkeeping)
             moving = xp.logical_not(st.done)
             m2 = xp.expand_dims(moving, axis=1)
             st.w, st.u = xp.where(m2, w_next, st.w), xp.where(m2, u_next, st.u)
             st.step = xp.where(moving, step, st.step)
+            st.resid = xp.where(moving, resid, st.resid)
             st.it = xp.where(moving, xp.asarray(t, dtype=xp.int64, device=self._dev), st.it)
-            st.done = xp.logical_or(st.done, step < tol)
+            st.done = xp.logical_or(st.done, resid < tol)
         else:
             st.w, st.u = w_next, u_next
             if need_step:
-                st.step = step
+                st.step, st.resid = step, resid
         if rec is not None and t % rec == 0:
             self._record(t)
         if t % HOUSEKEEPING_EVERY == 0 or t == self._iters:
@@ -176,7 +190,8 @@ class Bookkeeping:
                 keep = xp.asarray(np.nonzero(~done)[0], device=self._dev)
                 out = self.state.take(gone)
                 metrics = self._metrics(out) if self._record_every is not None else None
-                self._retired.append(_Retired(self._order[done], out.w, out.u, out.it, out.done, metrics))
+                self._retired.append(_Retired(self._order[done], out.w, out.u, out.it, out.done, out.resid,
+                                              on_opposite_ray(out.w, out.grad.w_star), metrics))
                 self.state = self.state.take(keep)
                 self._order = self._order[~done]
         self._checkpoint = (t, self.state.w, self.state.u)
@@ -198,7 +213,7 @@ class Bookkeeping:
         sub = replace(self.state.take(idx), w=xp.take(w_ck, idx, axis=0), u=xp.take(u_ck, idx, axis=0))
         first = np.zeros(rows.size, dtype=np.int64)
         for tt in range(t_ck + 1, self.t + 1):
-            w_next, u_next = self._advance(sub)
+            w_next, u_next, _ = self._advance(sub)
             sub = replace(sub, w=w_next, u=u_next)
             first[(first == 0) & np.isin(np.arange(rows.size), self._nonfinite_rows(w_next))] = tt
         first[first == 0] = self.t  # (not reproduced: report the check's iteration)
@@ -234,15 +249,17 @@ class Bookkeeping:
 
     # -- the result -----------------------------------------------------------------------------------------------
     def result(self) -> RVSMResult:
-        """Final iterates, iteration counts, convergence flags and history, in the original trial order."""
+        """Final iterates, iteration counts, convergence flags, residuals, the opposite-ray flags and history, in the
+        original trial order."""
         xp, st = self._xp, self.state
         if self._tol is None:
             st = replace(st, it=xp.full_like(st.it, self.t))
             self.state = st
         if self._record_every is not None and self._rec_iter[-1] != self.t:
             self._record(self.t)
-        w, u, it, done = self._in_trial_order([st.w, st.u, st.it, st.done],
-                                              [[r.w, r.u, r.it, r.done] for r in self._retired])
+        w, u, it, done, resid, opp = self._in_trial_order(
+            [st.w, st.u, st.it, st.done, st.resid, on_opposite_ray(st.w, st.grad.w_star)],
+            [[r.w, r.u, r.it, r.done, r.resid, r.opposite] for r in self._retired])
         history = None
         if self._record_every is not None:
             cols = list(zip(*self._rec_vals, strict=True))
@@ -250,11 +267,34 @@ class Bookkeeping:
                               lagrangian=xp.stack(cols[0]), angle=xp.stack(cols[1]), support=xp.stack(cols[2]),
                               step=xp.stack(cols[3]))
         if not self._batched:
-            w, u, it, done = w[0, ...], u[0, ...], it[0, ...], done[0, ...]
+            w, u, it, done, resid, opp = (v[0, ...] for v in (w, u, it, done, resid, opp))
             if history is not None:
                 history = History(history.iteration, *(v[:, 0] for v in (history.lagrangian, history.angle,
                                                                          history.support, history.step)))
-        return RVSMResult(w=w, u=u, iterations=it, converged=done, history=history)
+        return RVSMResult(w=w, u=u, iterations=it, converged=done, history=history, residual=resid, opposite=opp)
+
+
+def on_opposite_ray(w: Array, w_star: Array) -> Array:
+    """Per row: whether ``w`` lies on the ray opposite ``w*`` within rounding (angle pi), shape (n,).
+
+    The test is ``|w/|w| + w*/|w*|| <= sqrt(eps)`` (``eps`` of the dtype; ``w = 0`` is not on the ray). The chord
+    ``|w/|w| + w*/|w*||`` equals ``2 cos(t/2) ~ pi - t`` and is computed without the cancellation of ``arccos``, whose
+    angle near pi carries an error of order ``sqrt(eps)``: below that bound the reported angle is pi. On that ray the
+    ReLU network's gradient coefficient ``s = (pi - t)/(k pi)`` vanishes, so a stationary point there is the critical
+    point opposite ``w*`` (theory page section 2), not the predicted limit.
+    """
+    xp = array_api_compat.array_namespace(w)
+
+    def direction(v: Array) -> tuple[Array, Array]:  # v/|v| without overflow (scaled by max|v_i| first); 0 for v = 0
+        m = xp.max(xp.abs(v), axis=-1)
+        pos = m > 0
+        v = v / xp.where(pos, m, xp.ones_like(m))[:, None]
+        n = xp.sqrt(xp.vecdot(v, v))
+        return v / xp.where(pos, n, xp.ones_like(n))[:, None], pos
+
+    e, pos = direction(w)
+    e = e + direction(w_star)[0]
+    return xp.logical_and(pos, xp.sqrt(xp.vecdot(e, e)) <= math.sqrt(xp.finfo(w.dtype).eps))
 
 
 def nan_steps(xp: Any, n: int, like: Array) -> Array:

@@ -13,7 +13,7 @@ A gradient source says where ``grad l(w)`` comes from. :func:`numerics.run` bind
 A new model is a new pair of classes here (a source and its bound form), never a new branch in the loop. The bound
 form implements :class:`BoundGradient`: ``loss``, either ``coefficients`` (when the gradient has the form
 ``q w - s w*`` with per-trial scalars, the cheaper update) or ``grad``, ``take`` (restrict to some trials, for the
-loop's compaction) and, where the model's iteration lives on the unit sphere, ``project``.
+loop's compaction) and, where the model's iteration lives on the unit sphere, ``project`` and ``project_with_norm``.
 """
 
 from __future__ import annotations
@@ -56,6 +56,16 @@ class BoundGradient(ABC):
         """Applied after every w-step (identity unless the model's iteration is normalized)."""
         return w
 
+    def project_with_norm(self, w: Array) -> tuple[Array, Array | None]:
+        """:meth:`project` and, where the projection normalizes (``w -> w/|w|``), the norms ``|w|`` (B,) it divided
+        by; None for a projection that does not normalize.
+
+        The loop's stationarity measure needs those norms (:func:`numerics.run`, Notes: for a normalized iteration
+        it bounds the tangential gradient). A source whose ``project`` normalizes overrides this method; the default
+        is ``(self.project(w), None)``.
+        """
+        return self.project(w), None
+
     def smoothness(self) -> Array | None:
         """A smoothness constant ``L`` of ``grad l`` near the teacher, per trial (B,), or None when the model has
         none (then a divergence report gives no stable step size)."""
@@ -78,11 +88,11 @@ def _take_rows(xp: Any, x: Array, idx: Array) -> Array:
     return xp.take(x, idx, axis=0)
 
 
-def _normalize_rows(xp: Any, w: Array) -> Array:
-    """``w/|w|`` row by row; rows with ``w = 0`` stay 0."""
+def _normalize_rows(xp: Any, w: Array) -> tuple[Array, Array]:
+    """``(w/|w|, |w|)`` row by row; rows with ``w = 0`` stay 0."""
     nw = xp.sqrt(xp.vecdot(w, w))
     pos = nw > 0
-    return xp.where(pos[:, None], w / xp.where(pos, nw, xp.ones_like(nw))[:, None], w)
+    return xp.where(pos[:, None], w / xp.where(pos, nw, xp.ones_like(nw))[:, None], w), nw
 
 
 def _normalized_start(xp: Any, w0: Array) -> Array:
@@ -128,6 +138,9 @@ class _BoundPopulation(BoundGradient):
 
     def smoothness(self) -> Array:
         return population.lipschitz_estimate(self.w_star, self.k, validate=False)
+
+    def project_with_norm(self, w: Array) -> tuple[Array, None]:
+        return w, None  # (no projection; one Python call less per iteration than the default)
 
     def take(self, idx: Array) -> BoundGradient:
         xp = self.xp
@@ -251,7 +264,10 @@ class _BoundSampled(BoundGradient):
                              xp.take(self.y, idx, axis=1), self.n, self.ste, self.normalize)
 
     def project(self, w: Array) -> Array:
-        return _normalize_rows(self.xp, w) if self.normalize else w
+        return _normalize_rows(self.xp, w)[0] if self.normalize else w
+
+    def project_with_norm(self, w: Array) -> tuple[Array, Array | None]:
+        return _normalize_rows(self.xp, w) if self.normalize else (w, None)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -326,7 +342,10 @@ class _BoundExpectedCoarse(BoundGradient):
                                     self.ste, self.normalize)
 
     def project(self, w: Array) -> Array:
-        return _normalize_rows(self.xp, w) if self.normalize else w
+        return _normalize_rows(self.xp, w)[0] if self.normalize else w
+
+    def project_with_norm(self, w: Array) -> tuple[Array, Array | None]:
+        return _normalize_rows(self.xp, w) if self.normalize else (w, None)
 
 
 @dataclass(frozen=True, eq=False)

@@ -75,7 +75,18 @@ class RVSMResult:
     iterations : int array (B,) (or ())
         Number of updates each trial performed (the step at which it stopped, or ``iters``).
     converged : bool array (B,) (or ())
-        Whether the trial stopped because its update norm fell below ``tol`` (all False when tol is None).
+        Whether the trial stopped at a stationary point: its stationarity residual fell below ``tol`` (all False when
+        tol is None). A stationary point is not necessarily the predicted limit: see ``opposite``.
+    residual : float array (B,) (or ())
+        The stationarity residual of each trial's last update (the one at ``iterations``):
+        ``|w^{t+1} - w^t| / eta = |grad l(w^t) + beta (w^t - u^t)|``, the gradient in ``w`` of the relaxed
+        Lagrangian, independent of ``eta`` (for a normalized iteration a bound on its tangential component; see
+        :func:`numerics.run`, Notes). ``converged`` is ``residual < tol``.
+    opposite : bool array (B,) (or ())
+        Whether the final ``w`` lies on the ray opposite ``w*`` within rounding (angle pi:
+        ``|w/|w| + w*/|w*|| <= sqrt(eps)``). With ``converged`` it marks a trial that stopped at the critical point
+        opposite the teacher (for the ReLU network the gradient there no longer sees ``w*``; a saddle for ``d >= 2``,
+        a spurious local minimum for ``d = 1``), which is never the predicted limit.
     history : History or None
         Recorded quantities, or None when ``record_every`` is None.
     """
@@ -84,4 +95,6 @@ class RVSMResult:
     u: Array
     iterations: Array
     converged: Array
+    residual: Array
+    opposite: Array
     history: History | None

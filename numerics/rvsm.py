@@ -48,7 +48,9 @@ def run(problem: Problem, w0: Array, *, eta: Any, iters: int, tol: float | None 
     iters : int
         Maximal number of updates, ``iters >= 1``.
     tol : float, optional
-        When given (``tol > 0``), a trial stops once ``|w^{t+1} - w^t| < tol``.
+        When given (``tol > 0``), a trial stops once its stationarity residual (Notes) falls below ``tol``: once
+        ``|grad l(w^t) + beta (w^t - u^t)| < tol``, the gradient in ``w`` of the relaxed Lagrangian, which does not
+        shrink with ``eta`` (for a normalized iteration its component tangent to the sphere).
     gradient : GradientSource, optional
         Where ``grad l`` comes from (:mod:`numerics.gradients`); default :class:`numerics.gradients.Population`,
         the closed-form population gradient of the ReLU network.
@@ -62,8 +64,9 @@ def run(problem: Problem, w0: Array, *, eta: Any, iters: int, tol: float | None 
     Returns
     -------
     RVSMResult
-        ``w``, ``u`` (the sparse output), ``iterations``, ``converged`` and the ``history``; without a batch axis
-        when neither the problem nor ``w0`` nor ``eta`` has one.
+        ``w``, ``u`` (the sparse output), ``iterations``, ``converged`` (stationary: residual below ``tol``),
+        ``residual``, ``opposite`` (ended on the ray opposite ``w*``: a critical point that is not the predicted
+        limit) and the ``history``; without a batch axis when neither the problem nor ``w0`` nor ``eta`` has one.
 
     Raises
     ------
@@ -80,6 +83,25 @@ def run(problem: Problem, w0: Array, *, eta: Any, iters: int, tol: float | None 
 
     Where ``lam = 0``, ``u^t = w^t`` exactly (plain gradient descent on ``l``). Trials of a batch are independent: a
     batched run performs the same floating-point operations per trial as separate runs.
+
+    Stationarity measure (what ``tol`` bounds and ``RVSMResult.residual`` reports), from the step the loop takes
+    anyway (no extra gradient, one (B, d) pass per iteration)::
+
+        r_t = |w^{t+1} - w^t| / eta = |grad l(w^t) + beta (w^t - u^t)|.
+
+    It is the fixed-point residual of the iteration: zero exactly at a fixed point (``grad l(w) + beta (w - u) = 0``
+    with ``u = prox(w)``), and independent of ``eta``, unlike the step itself (a bound on the step stops a run with a
+    tiny ``eta`` after one update, far from any fixed point). Where the model's iteration is normalized
+    (``w <- v/|v|`` with ``v = w - eta G``, ``G = grad l(w) + beta (w - u)``, ``|w| = 1``) the measure is
+    ``r_t = |v| |w^{t+1} - w^t| / eta = |v - |v| w| / eta``: at least the tangential component
+    ``|G - (G.w) w|`` (the stationarity on the sphere), equal to it to first order, and zero exactly when
+    ``w^{t+1} = w^t`` (it does not vanish where ``v`` points opposite ``w``). Rounding bounds it below by about
+    ``eps |w| / eta``: choose ``tol`` above that.
+
+    A stationary point need not be the predicted limit: for the ReLU network the ray opposite ``w*`` (angle pi)
+    holds a critical point (there ``s = 0``: the gradient no longer sees ``w*``; a degenerate saddle for ``d >= 2``,
+    a spurious local minimum for ``d = 1``, where every start at angle pi stays there). ``RVSMResult.opposite``
+    flags trials that end there.
     """
     if not isinstance(problem, Problem):
         raise ValueError(f"problem must be a numerics.Problem; got {type(problem).__name__}")
@@ -122,13 +144,16 @@ class _Method:
     mu_shared: Array | None
     eb_shared: Array | None
 
-    def advance(self, st: TrialState) -> tuple[Array, Array]:
-        """``(w^{t+1}, u^{t+1})`` from the state at ``t``."""
-        w_next = self.w_step(st)
-        return w_next, self.prox(st, w_next if self.update == "gauss-seidel" else st.w)
+    def advance(self, st: TrialState) -> tuple[Array, Array, Array | None]:
+        """``(w^{t+1}, u^{t+1}, scale)`` from the state at ``t``; ``scale`` is the norm of the w-step before a
+        normalizing projection (None without one), for the stationarity measure."""
+        w_next, scale = self.w_step(st)
+        return w_next, self.prox(st, w_next if self.update == "gauss-seidel" else st.w), scale
 
-    def w_step(self, st: TrialState) -> Array:
-        """``w - eta (grad l(w) + beta (w - u))``, followed by the gradient model's projection.
+    def w_step(self, st: TrialState) -> tuple[Array, Array | None]:
+        """``w - eta (grad l(w) + beta (w - u))``, followed by the gradient model's projection
+        (:meth:`numerics.gradients.BoundGradient.project_with_norm`: the projected step and, for a normalizing
+        projection, the norms it divided by).
 
         When the source gives ``grad l(w) = q w - s w*`` the update is the three (B, d) terms
         ``(1 - eta (q + beta)) w + eta s w* + eta beta u`` (also where ``lam = 0``, so that a trial computes the
@@ -137,12 +162,12 @@ class _Method:
         g, w, u, eta = st.grad, st.w, st.u, st.eta
         coef = g.coefficients(w)
         if coef is None:
-            return g.project(w - eta[:, None] * (g.grad(w) + st.beta[:, None] * (w - u)))
+            return g.project_with_norm(w - eta[:, None] * (g.grad(w) + st.beta[:, None] * (w - u)))
         q, s = coef
         w_next = (1.0 - eta * (q + st.beta))[:, None] * w
         w_next += (eta * s)[:, None] * g.w_star  # in place on the fresh array: fewer (B, d) temporaries
         w_next += (st.eta_beta[:, None] if self.eb_shared is None else self.eb_shared) * u
-        return g.project(w_next)
+        return g.project_with_norm(w_next)
 
     def prox(self, st: TrialState, w: Array) -> Array:
         """``prox_{mu P}(w)`` row by row; exactly ``w`` where ``lam = 0``."""
@@ -242,6 +267,6 @@ def _start(problem: Problem, w0: Any, eta: Any, gradient: GradientSource, update
     method = _method(xp, problem.penalty, update, lam, mu, eb)
     dev = array_api_compat.device(w)
     state = TrialState(w=w, u=w, grad=gradient.bind(ws, problem.k), lam=lam, beta=beta, eta=eta_v, mu=mu,
-                       eta_beta=eb, step=nan_steps(xp, B, w), it=xp.zeros((B,), dtype=xp.int64, device=dev),
-                       done=xp.zeros((B,), dtype=xp.bool, device=dev))
+                       eta_beta=eb, step=nan_steps(xp, B, w), resid=nan_steps(xp, B, w),
+                       it=xp.zeros((B,), dtype=xp.int64, device=dev), done=xp.zeros((B,), dtype=xp.bool, device=dev))
     return replace(state, u=method.prox(state, w)), method, any(s is not None for s in sizes.values())

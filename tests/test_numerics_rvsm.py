@@ -146,12 +146,15 @@ def test_history_contents_and_tol_stop():
     np.testing.assert_array_equal(h.support[-1], np.count_nonzero(free.u, axis=1))
     cos = np.sum(free.w * ws, axis=1) / np.linalg.norm(free.w, axis=1) / np.linalg.norm(ws, axis=1)
     np.testing.assert_allclose(h.angle[-1], np.arccos(np.clip(cos, -1, 1)), atol=1e-7)
-    # with tol, each trial stops at the first step whose update norm is below tol, and keeps that iterate
+    # with tol, each trial stops at the first update whose stationarity residual |w^{t+1} - w^t| / eta is below tol
+    # (the step-size-free measure: before issue 11 it was the step itself), and keeps that iterate
     tol = 1e-8
     stop = nm.run(problem, w0, eta=0.5, iters=800, tol=tol)
-    first = np.argmax(h.step[1:] < tol, axis=0) + 1
+    first = np.argmax(h.step[1:] / 0.5 < tol, axis=0) + 1
     assert np.all(stop.converged)
     np.testing.assert_array_equal(stop.iterations, first)
+    np.testing.assert_array_equal(stop.residual, h.step[first, np.arange(B)] / 0.5)
+    assert np.all(stop.residual < tol) and not np.any(stop.opposite)
     one = nm.run(problem, w0, eta=0.5, iters=int(first[0]))
     np.testing.assert_array_equal(stop.w[0], one.w[0])
 
@@ -180,8 +183,10 @@ def test_fixed_point_equations_at_the_limit(name, a):
     res = nm.run(nm.Problem(ws, K, name, lam, beta, a=a), w0, eta=0.5, iters=20000, tol=1e-13)
     assert np.all(res.converged)
     resid = population.grad(res.w, ws, K) + beta * (res.w - res.u)
-    # |w^{t+1} - w^t| = eta |resid| < tol at the stop
-    assert np.max(np.linalg.norm(resid, axis=1)) <= 1e-13 / 0.5
+    # tol bounds the stationarity residual |grad l(w) + beta (w - u)| itself (not eta times it, as before issue 11);
+    # recomputed at the kept iterate (one contracting step after the one measured) it is below tol too
+    assert np.all(res.residual < 1e-13)
+    assert np.max(np.linalg.norm(resid, axis=1)) <= 1e-13
     pen = penalties.get_penalty(name, **({"a": a} if a else {}))
     np.testing.assert_array_equal(res.u, pen.prox(res.w, lam / beta))
     assert np.all(np.abs(res.u[np.abs(ws) < 0.05 * lam]) == 0) or name != "l1"
