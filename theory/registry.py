@@ -24,6 +24,7 @@ DERIVATIONS: dict[str, str] = {
     "limit_map_l1": "fixed_points:derive_limit_map_l1",
     "limit_map_l0": "fixed_points:derive_limit_map_l0",
     "limit_map_tl1": "fixed_points:derive_limit_map_tl1",
+    "kept_root_stability": "stability:derive_kept_root_stability",
     "initialization_probability": "initialization:derive_initialization_probability",
     "small_lambda_expansion": "expansion:derive_small_lambda_expansion",
     "binary_moments": "binary:derive_binary_moments",
