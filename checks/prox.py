@@ -6,7 +6,10 @@ For each penalty of :mod:`numerics.penalties` (l1, l0 and TL1 in both threshold 
 bounded Brent refinement of every basin; it uses only the penalty's *value*, from :mod:`theory.thresholding`, never a
 threshold formula). The inputs ``x`` are drawn across the whole range, and also just above and just below the
 threshold (relative offsets 1e-12 .. 1e-2); for l0 also exactly at the tie ``x = sqrt(2 mu)``, where the operator
-must return 0 (tie convention).
+must return 0 (tie convention). Every TL1 example is checked in both threshold regimes: at its drawn ``mu`` and at
+the mirror ``mu_c^2 / mu`` across the critical value ``mu_c = a^2 / (2 (a + 1))`` (:func:`mirror_case`). (Drawing
+the regime as one parameter among others was not enough: in the quick profile every TL1 draw landed at or below
+``mu_c``, so a threshold wrong in the supercritical regime only passed the quick profile.)
 
 Criterion per ``x``: ``F(prox(x)) <= F(y_bf) + 2e-12 F(y_bf)`` (the candidate attains the brute-force minimum value).
 Comparing objective values rather than minimizers is what "global minimizer" means, and it is insensitive to the
@@ -17,8 +20,12 @@ O(1) fraction of ``F`` at the inputs where it errs.
 
 Mutations (on the spec, :data:`PROX_GLOBAL_MINIMIZER`): l0 hard threshold at ``sqrt(mu)`` instead of ``sqrt(2 mu)``; TL1
 gated on ``|x| > mu`` instead of its threshold (visible only in the supercritical regime: below a continuous threshold
-the shrink's cubic root is <= 0 and clamped to 0, so there the gate does no harm); the prox parameter ``lam`` instead of
-``lam / beta`` (soft threshold at lam).
+the shrink's cubic root is <= 0 and clamped to 0, so there the gate does no harm); a TL1 threshold formula wrong in one
+regime only (supercritical: ``sqrt(mu (a+1)) - a/2``, or ``mu (a+1)/a`` for every ``mu`` with the regime test
+forgotten, which touches the true threshold at ``mu_c`` to second order; subcritical: ``2 mu (a+1)/a``; the real shrink
+in each, so only the gate is wrong); the prox parameter ``lam`` instead of ``lam / beta`` (soft threshold at lam).
+A threshold set too *low* in the subcritical regime is no mistake of the operator at all (the clamped shrink is 0
+there), which is why the subcritical mutation raises it.
 """
 
 from __future__ import annotations
@@ -38,6 +45,10 @@ from .strategies import log_uniform
 
 #: Relative allowance on the objective value (see module docstring).
 REL_TOL = 2e-12
+#: TL1 ``mu = f mu_c(a)``: the range of ``f`` per threshold regime, kept 1 % away from ``f = 1`` (``mu = mu_c``, where
+#: the two threshold formulas agree and which is subcritical) so that the mirror case (:func:`mirror_case`) lies in
+#: the other regime.
+_REGIME_FACTOR = {"sub": (1e-3, 0.99), "super": (1.01, 1e3)}
 
 
 @dataclass(frozen=True)
@@ -77,7 +88,8 @@ def true_threshold(penalty: str, mu: float, a: float | None) -> float:
 @st.composite
 def prox_cases(draw, profile: str = "quick") -> ProxCase:
     """Penalties with ``mu`` log-uniform in [1e-4, 10] (l1, l0) or, for TL1, ``mu = f mu_c(a)`` with ``f`` in
-    [1e-3, 1] (subcritical, continuous map) or [1, 1e3] (supercritical, the map jumps), ``a`` in [0.05, 20];
+    [1e-3, 0.99] (subcritical, continuous map) or [1.01, 1e3] (supercritical, the map jumps; the property also checks
+    the mirror ``1/f`` in the other regime), ``a`` in [0.05, 20];
     ``beta`` log-uniform in [0.05, 1] and ``lam = mu beta``. Inputs: uniform in ``[0, 3 t]`` and log-uniform in
     ``[0.01 t, 100 t]`` (t the threshold), ``t (1 +- eps)`` with ``eps`` log-uniform in [1e-12, 1e-2], random signs,
     and 0."""
@@ -86,7 +98,7 @@ def prox_cases(draw, profile: str = "quick") -> ProxCase:
     if penalty == "tl1":
         a = draw(log_uniform(0.05, 20.0))
         regime = draw(st.sampled_from(("sub", "super")))
-        f = draw(log_uniform(1e-3, 1.0)) if regime == "sub" else draw(log_uniform(1.0, 1e3))
+        f = draw(log_uniform(*_REGIME_FACTOR[regime]))
         mu_target = f * tl1_critical_mu(a)
     else:
         mu_target = draw(log_uniform(1e-4, 10.0))
@@ -129,6 +141,32 @@ def _l0_threshold_sqrt_mu(x, mu):
     return np.where(np.abs(x) > math.sqrt(mu), x, 0.0)
 
 
+def _tl1_with_threshold(threshold):
+    """The TL1 prox gated on a given (wrong) threshold formula ``threshold(mu, a)``; the shrink is the real one."""
+
+    def prox(x, mu, a):
+        x = np.asarray(x, dtype=np.float64)
+        return np.where(np.abs(x) > threshold(mu, a), TL1(a).shrink(x, mu), 0.0)
+
+    return prox
+
+
+def _tl1_threshold_super_missing_2(mu, a):
+    """Mistake in the supercritical regime only: ``sqrt(mu (a+1)) - a/2`` (the factor 2 under the root dropped)."""
+    return mu * (a + 1.0) / a if mu <= tl1_critical_mu(a) else math.sqrt(mu * (a + 1.0)) - a / 2.0
+
+
+def _tl1_threshold_sub_everywhere(mu, a):
+    """Mistake in the supercritical regime only: the regime test forgotten, ``mu (a+1)/a`` for every ``mu`` (too high
+    above ``mu_c``; it touches the true threshold at ``mu_c`` to second order)."""
+    return mu * (a + 1.0) / a
+
+
+def _tl1_threshold_sub_factor_2(mu, a):
+    """Mistake in the subcritical regime only: ``2 mu (a+1)/a`` (the factor 2 of the other regime carried over)."""
+    return 2.0 * mu * (a + 1.0) / a if mu <= tl1_critical_mu(a) else math.sqrt(2.0 * mu * (a + 1.0)) - a / 2.0
+
+
 def _tl1_gate_mu(x, mu, a):
     """Mistake seen in public code: the TL1 shrink applied wherever |x| > mu, whatever the regime's threshold."""
     x = np.asarray(x, dtype=np.float64)
@@ -155,7 +193,34 @@ def _candidate(ing, ex: ProxCase, x: np.ndarray) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
+def mirror_case(ex: ProxCase) -> ProxCase:
+    """The TL1 case mirrored across the critical value: ``mu' = mu_c^2 / mu`` (``f -> 1/f``, the other regime), with
+    the inputs at the same multiples of the threshold (``x' = x t(mu') / t(mu)``, so exact zeros stay 0).
+
+    Every TL1 example is checked at both ``mu`` and ``mu'``: both threshold regimes, whatever Hypothesis draws.
+    """
+    mu = ex.lam / ex.beta
+    mu_m = tl1_critical_mu(ex.a) ** 2 / mu
+    scale = true_threshold("tl1", mu_m, ex.a) / true_threshold("tl1", mu, ex.a)
+    return ProxCase(penalty=ex.penalty, a=ex.a, lam=mu_m * ex.beta, beta=ex.beta,
+                    xs=tuple(float(x * scale) for x in ex.xs), tie=ex.tie)
+
+
 def _prox_prop(ex: ProxCase, ing) -> Outcome:
+    if ex.penalty != "tl1":
+        return _prox_outcome(ex, ing)
+    # both regimes (mirror_case): the worse of the two outcomes
+    cases = (ex, mirror_case(ex))
+    outs = [_prox_outcome(c, ing) for c in cases]
+    worst = max(range(2), key=lambda j: outs[j].discrepancy)
+    regimes = ["sub" if c.lam / c.beta <= tl1_critical_mu(ex.a) else "super" for c in cases]
+    return Outcome(outs[worst].discrepancy,
+                   f"[{('drawn', 'mirror')[worst]} case, {regimes[worst]}critical; the {('mirror', 'drawn')[worst]} "
+                   f"case ({regimes[1 - worst]}critical) at {outs[1 - worst].discrepancy:.3g} x tol] "
+                   + outs[worst].detail)
+
+
+def _prox_outcome(ex: ProxCase, ing) -> Outcome:
     mu = ex.lam / ex.beta  # the definition (theory page s.4), independent of the prox_parameter ingredient
     value = _value_fn(ex.penalty, ex.a)
     x = np.asarray(ex.xs, dtype=np.float64)
@@ -195,6 +260,15 @@ PROX_GLOBAL_MINIMIZER = register(CheckSpec(
                  {"l0_prox": _l0_threshold_sqrt_mu}),
         Mutation("tl1_gate_mu", "TL1 shrink gated on |x| > mu instead of its regime's threshold",
                  {"tl1_prox": _tl1_gate_mu}),
+        Mutation("tl1_threshold_super_missing_2",
+                 "TL1 threshold wrong in the supercritical regime only: sqrt(mu (a+1)) - a/2 instead of "
+                 "sqrt(2 mu (a+1)) - a/2", {"tl1_prox": _tl1_with_threshold(_tl1_threshold_super_missing_2)}),
+        Mutation("tl1_threshold_regime_ignored",
+                 "TL1 threshold wrong in the supercritical regime only: mu (a+1)/a for every mu (no regime test)",
+                 {"tl1_prox": _tl1_with_threshold(_tl1_threshold_sub_everywhere)}),
+        Mutation("tl1_threshold_sub_factor_2",
+                 "TL1 threshold wrong in the subcritical regime only: 2 mu (a+1)/a instead of mu (a+1)/a",
+                 {"tl1_prox": _tl1_with_threshold(_tl1_threshold_sub_factor_2)}),
         Mutation("prox_parameter_lam", "prox with mu = lam instead of lam/beta (soft threshold at lam)",
                  {"prox_parameter": lambda lam, beta: lam}),
     ),

@@ -15,10 +15,44 @@ def test_quick_profile_passes():
 
 @pytest.mark.parametrize("mutation", px.PROX_GLOBAL_MINIMIZER.mutations, ids=lambda m: m.name)
 def test_fails_on_mutation(mutation):
-    res = run_check(px.PROX_GLOBAL_MINIMIZER, overrides=mutation.overrides, max_examples=15)
+    # in the quick profile as it is (the TL1 mutations that are wrong in one regime only passed it before every TL1
+    # example covered both regimes)
+    res = run_check(px.PROX_GLOBAL_MINIMIZER, "quick", overrides=mutation.overrides)
     assert not res.passed
     assert res.error is None
     assert res.falsifying is not None
+
+
+def test_quick_profile_checks_both_tl1_regimes(monkeypatch):
+    # Spy on the cases the property evaluates: the quick profile must reach the supercritical regime (before, every
+    # TL1 draw of the quick profile landed at or below mu_c) and the subcritical one.
+    seen = []
+    real = px._prox_outcome
+
+    def spy(ex, ing):
+        seen.append(ex)
+        return real(ex, ing)
+
+    monkeypatch.setattr(px, "_prox_outcome", spy)
+    res = run_check(px.PROX_GLOBAL_MINIMIZER, "quick")
+    assert res.passed
+    ratios = [c.lam / c.beta / tl1_critical_mu(c.a) for c in seen if c.penalty == "tl1"]
+    assert min(ratios) < 1.0 < min(r for r in ratios if r > 1.0)
+    assert sum(r > 1.0 for r in ratios) == sum(r <= 1.0 for r in ratios) >= 5
+
+
+@pytest.mark.parametrize("f", [1e-3, 0.2, 0.99, 1.01, 7.0, 1e3])
+def test_mirror_case_lies_in_the_other_regime(f):
+    a, beta = 0.7, 0.3
+    mu = f * tl1_critical_mu(a)
+    t = px.true_threshold("tl1", mu, a)
+    ex = px.ProxCase(penalty="tl1", a=a, lam=mu * beta, beta=beta, xs=(0.0, 1.5 * t, -t * (1 + 1e-9)))
+    m = px.mirror_case(ex)
+    assert m.lam / m.beta == pytest.approx(tl1_critical_mu(a) / f, rel=1e-12)
+    assert (m.lam / m.beta <= tl1_critical_mu(a)) != (mu <= tl1_critical_mu(a))
+    t_m = px.true_threshold("tl1", m.lam / m.beta, a)
+    assert m.xs[0] == 0.0
+    assert m.xs[1] == pytest.approx(1.5 * t_m, rel=1e-14) and -m.xs[2] / t_m - 1 == pytest.approx(1e-9, rel=1e-5)
 
 
 def _case(penalty, mu, a=None, beta=0.5):
@@ -46,20 +80,28 @@ def test_explicit_cases_pass(name):
 
 
 @pytest.mark.parametrize("name,mutation", [("l0", "l0_threshold_sqrt_mu"), ("tl1_super", "tl1_gate_mu"),
-                                           ("l1", "prox_parameter_lam")])
+                                           ("tl1_super", "tl1_threshold_super_missing_2"),
+                                           ("tl1_super", "tl1_threshold_regime_ignored"),
+                                           ("tl1_sub", "tl1_threshold_sub_factor_2"), ("l1", "prox_parameter_lam")])
 def test_explicit_cases_fail_on_mutation(name, mutation):
     ing = px._ingredients()
     ing.update(px.PROX_GLOBAL_MINIMIZER.mutation(mutation).overrides)
-    out = px._prox_prop(CASES[name], ing)
+    out = px._prox_outcome(CASES[name], ing)
     assert not out.passed, out.detail
 
 
-def test_gate_mu_is_harmless_in_the_subcritical_regime():
-    # Observed, and explained: below a continuous threshold t = mu (a+1)/a the shrink's cubic root is <= 0 and is
-    # clamped to 0, so gating on |x| > mu gives the same operator there; the mistake shows in the jump regime only.
+@pytest.mark.parametrize("name,mutation", [("tl1_sub", "tl1_gate_mu"), ("tl1_sub", "tl1_threshold_super_missing_2"),
+                                           ("tl1_sub", "tl1_threshold_regime_ignored"),
+                                           ("tl1_super", "tl1_threshold_sub_factor_2")])
+def test_one_regime_mutations_are_invisible_in_the_other_regime(name, mutation):
+    # Why the quick profile must reach both regimes: each of these mistakes leaves the operator right in the other
+    # regime. (tl1_gate_mu: below a continuous threshold t = mu (a+1)/a the shrink's cubic root is <= 0 and is clamped
+    # to 0, so gating on |x| > mu gives the same operator there.) The property checks the mirror case too, so it
+    # catches each of them from either case.
     ing = px._ingredients()
-    ing.update(px.PROX_GLOBAL_MINIMIZER.mutation("tl1_gate_mu").overrides)
-    assert px._prox_prop(CASES["tl1_sub"], ing).passed
+    ing.update(px.PROX_GLOBAL_MINIMIZER.mutation(mutation).overrides)
+    assert px._prox_outcome(CASES[name], ing).passed
+    assert not px._prox_prop(CASES[name], ing).passed
 
 
 def test_tie_goes_to_zero():
