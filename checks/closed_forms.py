@@ -4,6 +4,14 @@
     The closed-form loss and gradient (:mod:`numerics.population`) agree with Monte Carlo of the sampled network
     (:mod:`numerics.model`) within 4 of their own standard errors, and the gradient agrees with central finite
     differences of the loss.
+``empirical_gradient``
+    The sampled gradient of the ReLU network on N samples, as the engine computes it
+    (:func:`numerics.model.empirical_grad`, and the gradient source :class:`numerics.Empirical` that
+    :func:`numerics.run` uses), agrees with the closed-form gradient within 4 Monte Carlo standard errors, estimated
+    from the per-sample gradients of the same samples (computed here, independently of the engine). Before it, nothing
+    called the engine's sampled gradient: ``loss_gradient_closed_form`` computes its own per-sample gradients.
+    Mutations: the factor 2 of the square dropped, the ReLU mask ``1{Z_i . w* > 0}`` in place of ``1{Z_i . w > 0}``,
+    the 1/k of the patch average dropped (in ``model.empirical_grad``), and the mask mistake in the source.
 ``critical_points``
     ``w*`` is a strict local (global) minimum, ``w = -c w*`` (``c`` from
     :func:`theory.critical_points.saddle_scale_expr`) is a critical point that a rotation toward ``w*`` descends
@@ -12,7 +20,7 @@
     :func:`theory.critical_points.hessian_eigenvalues_at_teacher`.
 
 Mutations (deliberately wrong ingredients; each must make its check fail, see ``tests/test_checks_closed_forms.py``)
-are stored on the specs, :data:`LOSS_GRADIENT` and :data:`CRITICAL_POINTS`.
+are stored on the specs, :data:`LOSS_GRADIENT`, :data:`EMPIRICAL_GRADIENT` and :data:`CRITICAL_POINTS`.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from numerics import model, population
+from numerics import Empirical, model, population
 from numerics.init import at_angle
 
 from .framework import CheckSpec, Mutation, Outcome, register
@@ -148,16 +156,18 @@ def _hessian_perp_over_k2(k):
 # ----------------------------------------------------------------------------------------------------------------------
 # loss_gradient_closed_form
 # ----------------------------------------------------------------------------------------------------------------------
-def _mc_loss_and_grad(w: np.ndarray, w_star: np.ndarray, k: int, n: int, seed: int):
+def _mc_loss_and_grad(w: np.ndarray, w_star: np.ndarray, k: int, n: int, seed: int, Z: np.ndarray | None = None):
     """Per-sample squared error and gradient of the sampled network: means and standard errors.
 
     Notes
     -----
     ``e_n = (f(Z_n; w) - f(Z_n; w*))^2`` and ``g_n = 2 r_n (1/k) sum_i 1{Z_ni . w > 0} Z_ni``, ``r_n = f(Z_n; w) - y_n``
     (theory page s.2); both are unbiased for ``l(w)`` and ``grad l(w)`` (``w != 0``: the integrand is Lipschitz in ``w``
-    and differentiable almost surely). Standard errors are the sample standard deviations over ``sqrt(N)``.
+    and differentiable almost surely). Standard errors are the sample standard deviations over ``sqrt(N)``. The
+    samples are ``model.sample_patches(n, k, d, seed=seed)``, or ``Z`` when given (already drawn so).
     """
-    Z = model.sample_patches(n, k, w.shape[0], seed=seed)
+    if Z is None:
+        Z = model.sample_patches(n, k, w.shape[0], seed=seed)
     r = model.forward(Z, w) - model.labels(Z, w_star)
     e = r * r
     active = (Z @ w > 0).astype(np.float64)  # (N, k)
@@ -217,6 +227,115 @@ LOSS_GRADIENT = register(CheckSpec(
                  {"loss": _loss_half}),
         Mutation("kernel_over_pi", "arc-cosine kernel normalised by 1/pi instead of 1/(2 pi)",
                  {"loss": _loss_kernel_over_pi}),
+    ),
+))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# empirical_gradient
+# ----------------------------------------------------------------------------------------------------------------------
+def _empirical_grad(w, w_star, Z):
+    """The real ingredient: :func:`numerics.model.empirical_grad` on samples ``Z`` labelled by the teacher."""
+    return model.empirical_grad(w, Z, model.labels(Z, w_star))
+
+
+def _empirical_source_grad(w, w_star, k, n, seed):
+    """The real ingredient: the gradient source :class:`numerics.Empirical` (``n`` samples drawn with ``seed``), bound
+    to the teacher and asked for the gradient at the rows of ``w`` (B, d), as :func:`numerics.run` does."""
+    ws = np.broadcast_to(np.asarray(w_star, dtype=np.float64), np.shape(w)).copy()
+    return Empirical(n_samples=n, seed=seed).bind(ws, k).grad(np.asarray(w, dtype=np.float64))
+
+
+def _sampled_grad_wrong(w, w_star, Z, *, factor=2.0, mask_from_teacher=False, patch_scale=None):
+    """The sampled gradient ``(factor/N) sum_n r_n c sum_i 1{Z_ni . v > 0} Z_ni`` with the given mistakes:
+    ``factor`` (2 is right), the mask taken at ``v = w*`` instead of ``v = w``, ``c = patch_scale(k)`` (1/k is right).
+    ``w`` of shape (d,) or (B, d)."""
+    w = np.asarray(w, dtype=np.float64)
+    ws = np.broadcast_to(np.asarray(w_star, dtype=np.float64), w.shape)
+    n, k, _ = Z.shape
+    r = model.forward(Z, w) - model.labels(Z, ws)  # (N,) or (N, B)
+    v = ws if mask_from_teacher else w
+    c = 1.0 / k if patch_scale is None else patch_scale(k)
+    if w.ndim == 1:
+        active = (Z @ v > 0).astype(np.float64)  # (N, k)
+        return (factor * c / n) * np.einsum("n,nk,nkd->d", r, active, Z)
+    active = (np.einsum("nkd,bd->nkb", Z, v) > 0).astype(np.float64)
+    return (factor * c / n) * np.einsum("nb,nkb,nkd->bd", r, active, Z)
+
+
+def _grad_missing_factor_2(w, w_star, Z):
+    """Mistake: the derivative of the square without its factor 2 (the loss's 1/2 convention)."""
+    return _sampled_grad_wrong(w, w_star, Z, factor=1.0)
+
+
+def _grad_teacher_mask(w, w_star, Z):
+    """Mistake: the ReLU derivative taken at the teacher, ``1{Z_i . w* > 0}``, instead of at ``w``."""
+    return _sampled_grad_wrong(w, w_star, Z, mask_from_teacher=True)
+
+
+def _grad_missing_one_over_k(w, w_star, Z):
+    """Mistake: the patch sum of the network's derivative without its 1/k (the output averages the patches)."""
+    return _sampled_grad_wrong(w, w_star, Z, patch_scale=lambda k: 1.0)
+
+
+def _source_teacher_mask(w, w_star, k, n, seed):
+    """Mistake in the gradient source: its bound gradient with the mask ``1{Z_i . w* > 0}`` (the samples are the
+    source's own: ``n`` drawn with ``seed``)."""
+    Z = model.sample_patches(n, k, np.shape(w)[-1], seed=seed)
+    return _sampled_grad_wrong(w, w_star, Z, mask_from_teacher=True)
+
+
+def _empirical_prop(ex: LossPoint, ing) -> Outcome:
+    w, ws, k = np.asarray(ex.w), np.asarray(ex.w_star), ex.k
+    nw, ns = float(np.linalg.norm(w)), float(np.linalg.norm(ws))
+    closed = np.asarray(population.grad(w, ws, k), dtype=np.float64)
+    # The per-sample gradients g_n of the same N samples (drawn as numerics draws them: sample_patches with the
+    # seed), computed here, independently of the engine: their standard deviation over sqrt(N) is the standard error
+    # of any correct sampled gradient on those samples (the mean of the g_n).
+    Z = model.sample_patches(ex.n_samples, k, w.shape[0], seed=ex.seed)
+    _, _, mean_g, se_g = _mc_loss_and_grad(w, ws, k, ex.n_samples, ex.seed, Z)
+    candidates = {
+        "model.empirical_grad": np.asarray(ing["empirical_grad"](w, ws, Z), dtype=np.float64),
+        "Empirical source": np.asarray(ing["empirical_source"](w[None, :], ws, k, ex.n_samples, ex.seed),
+                                       dtype=np.float64)[0],
+    }
+    # Tolerance per coordinate: 4 standard errors, plus the rounding floor of loss_gradient_closed_form (w = w*, where
+    # every per-sample gradient is exactly 0).
+    tol = N_SE * se_g + 64 * _EPS * (nw + ns) ** 2
+    parts = {name: float(np.max(np.abs(g - closed) / tol)) if np.all(np.isfinite(g)) else math.inf
+             for name, g in candidates.items()}
+    worst = max(parts, key=lambda key: parts[key])
+    i = int(np.argmax(np.abs(candidates[worst] - closed) / tol))
+    detail = (f"worst: {worst} ({parts[worst]:.3g} x tol) at coordinate {i}: {candidates[worst][i]:.6g} vs closed "
+              f"form {closed[i]:.6g} (s.e. {se_g[i]:.2g}, mean of the per-sample gradients {mean_g[i]:.6g}); "
+              + ", ".join(f"{name} {v:.3g} x tol" for name, v in parts.items())
+              + f"; |w|={nw:.3g}, |w*|={ns:.3g}, k={k}, N={ex.n_samples}")
+    return Outcome(parts[worst], detail)
+
+
+def _empirical_ingredients() -> dict[str, Any]:
+    return {"empirical_grad": _empirical_grad, "empirical_source": _empirical_source_grad}
+
+
+EMPIRICAL_GRADIENT = register(CheckSpec(
+    name="empirical_gradient",
+    statement=("The sampled gradient of the ReLU network on N samples (numerics.model.empirical_grad and the "
+               "numerics.Empirical source) agrees with the closed-form population gradient within 4 Monte Carlo "
+               "standard errors, estimated from the per-sample gradients (theory page s.2)."),
+    section="2",
+    strategy=lambda profile: loss_points(profile),
+    prop=_empirical_prop,
+    ingredients=_empirical_ingredients,
+    max_examples={"quick": 10, "thorough": 150},
+    mutations=(
+        Mutation("missing_factor_2", "empirical gradient without the factor 2 of the square",
+                 {"empirical_grad": _grad_missing_factor_2}),
+        Mutation("mask_from_teacher", "ReLU derivative mask 1{Z_i . w* > 0} instead of 1{Z_i . w > 0}",
+                 {"empirical_grad": _grad_teacher_mask}),
+        Mutation("missing_one_over_k", "empirical gradient without the 1/k of the patch average",
+                 {"empirical_grad": _grad_missing_one_over_k}),
+        Mutation("source_mask_from_teacher", "the Empirical source's gradient with the mask 1{Z_i . w* > 0}",
+                 {"empirical_source": _source_teacher_mask}),
     ),
 ))
 
