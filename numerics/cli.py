@@ -352,7 +352,8 @@ def _problem(w_star: Any, args: argparse.Namespace) -> nm.Problem:
 
 
 class _Progress:
-    """Phase lines on stderr (``numerics run: ...``), at most one per PROGRESS_SECONDS unless forced."""
+    """Phase lines on stderr (``numerics run: ...``), at most one per PROGRESS_SECONDS unless forced (every phase of
+    a chunked run is announced: iterating, predicting, writing)."""
 
     def __init__(self, quiet: bool):
         self.quiet = quiet
@@ -609,14 +610,14 @@ def execute(setup: _Setup) -> dict[str, Any]:
             t = time.perf_counter()
             res = _run_chunk(setup, ws_all[start:stop], w0_all[start:stop], samples, start)
             timer.loop += time.perf_counter() - t
-            progress.say(f"{where}: predicting the limits")
+            progress.say(f"{where}: predicting the limits", force=n_chunks > 1)
             t = time.perf_counter()
             cols = _columns(ws_all[start:stop], res, args, setup.match_tol, start)
             del res
             timer.predict += time.perf_counter() - t
             summary_cols.add(cols, start)
             if csv_file:
-                progress.say(f"{where}: writing rows")
+                progress.say(f"{where}: writing rows", force=n_chunks > 1)
                 t = time.perf_counter()
                 csv_file.write(_csv_text(cols))
                 timer.write += time.perf_counter() - t
