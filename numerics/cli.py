@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 import numerics as nm
-from numerics import model, population
+from numerics import limits, model, population
 from numerics._arrays import to_numpy
 
 __all__ = ["main"]
@@ -419,16 +419,20 @@ def _columns(ws: np.ndarray, res: Any, args: argparse.Namespace, match_tol: floa
     du, dw, band = _limit_distances(pred, w, u)
     true_s, u_s = ws != 0, u != 0
     false_pos = np.sum(u_s & ~true_s, axis=1)
-    # The exact reference for every trial: the fixed point with the support the run reached. Where that support is
-    # the predicted one it is the default prediction itself; elsewhere (a band coordinate on the other branch, a
-    # missed coordinate) one batched prediction with the reached supports. A support with u != 0 where w* = 0 needs
-    # q <= 0, outside predict's scope: reported as not self-consistent (NaN distance).
+    # The exact reference for every trial: the fixed point with the branches the run reached (its support, and for
+    # each kept coordinate the root of the kept equation, numerics.limits.reached_branches). Where the trial is at
+    # the default prediction, that is the prediction itself; the others (a band coordinate on the other branch, a
+    # missed coordinate, a TL1 coordinate on the smaller root, an unfinished or spurious trial) get one batched
+    # prediction with their branches. A support with u != 0 where w* = 0 needs q <= 0, outside predict's scope:
+    # reported as not self-consistent (NaN distance).
     dus, dws = np.max(np.abs(u - pred.u), axis=1), np.max(np.abs(w - pred.w), axis=1)
     consistent = np.asarray(pred.ok, dtype=bool).reshape(n).copy()
-    differs = np.any(u_s != np.asarray(pred.support, dtype=bool), axis=1)
+    differs = np.any(u_s != np.asarray(pred.support, dtype=bool), axis=1) | (np.maximum(dus, dws) > match_tol)
     redo = np.flatnonzero(differs & (false_pos == 0))
     if redo.size:
-        fixed = nm.predict(_problem(ws[redo], args), support=u_s[redo])
+        sub = _problem(ws[redo], args)
+        support, small = limits.reached_branches(sub, w[redo], u[redo], atol=0.0)
+        fixed = nm.predict(sub, support=support, root=small)
         dus[redo] = np.max(np.abs(u[redo] - fixed.u), axis=1)
         dws[redo] = np.max(np.abs(w[redo] - fixed.w), axis=1)
         consistent[redo] = np.asarray(fixed.ok, dtype=bool)

@@ -318,3 +318,18 @@ def test_chunk_follows_the_memory_available(monkeypatch):
 def test_available_memory_is_positive():
     avail = cli._available_memory()
     assert avail is None or avail > 0
+
+
+def test_a_limit_on_the_smaller_tl1_root_counts_as_reached():
+    # Issue 11, item 1's example: RVSM ends at u = (-0.93118, 0), the smaller of the kept roots 0.931 and 10.08 of
+    # its first coordinate; the summary's reference (the fixed point with the branches reached) must be that limit.
+    args = cli._parser().parse_args(["run", "--d", "2", "--k", "13", "--a", "2.483", "--lam", "0.07564",
+                                     "--beta", "0.3974", "--eta", "0.6003", "--tol", "1e-13"])
+    cli._check_args(args)
+    ws = np.array([[-0.9900207784249657, -0.8170524907856052]])
+    w0 = np.array([[-1.0624753663382795, -0.9540614307210286]])
+    res = nm.run(cli._problem(ws, args), w0, eta=args.eta, iters=50_000, tol=args.tol)
+    assert bool(res.converged[0]) and abs(float(res.u[0, 0]) + 0.93118) < 1e-4 and float(res.u[0, 1]) == 0.0
+    cols = cli._columns(ws, res, args, 1e-6, 0)
+    assert bool(cols["support_consistent"][0]) and bool(cols["reached_limit"][0])
+    assert cols["dist_u_support"][0] < 1e-8 and cols["dist_u"][0] > 1e-2  # not the default (larger-root) prediction
