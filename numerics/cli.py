@@ -329,6 +329,7 @@ class _Setup:
     out: str | None
     out_created: bool
     match_tol: float
+    written: bool = False  # set once results.csv and settings.json are in place
 
 
 def prepare(args: argparse.Namespace) -> _Setup:
@@ -631,8 +632,7 @@ def execute(setup: _Setup) -> dict[str, Any]:
             csv_file.close()
         timer.write += time.perf_counter() - t
         summary = summary_cols.result(args, setup, timer, time.perf_counter() - t_start)
-        print(_format_summary(summary), flush=True)
-        if setup.out:
+        if setup.out:  # files first: a summary that cannot be printed (a closed pipe) loses no output
             t = time.perf_counter()
             settings = {"command": "run", **_used_options(setup), "csv_columns": list(CSV_COLUMNS),
                         "csv_rows": int(args.trials), "csv_sha256": csv_file.sha.hexdigest(), "summary": summary}
@@ -642,19 +642,21 @@ def execute(setup: _Setup) -> dict[str, Any]:
                 js.close()
                 csv_file.commit()
                 js.commit()
+                setup.written = True
             except BaseException:
                 js.discard()
                 raise
             progress.say(f"wrote results.csv ({args.trials} rows) and settings.json to {setup.out} in "
                          f"{timer.write + time.perf_counter() - t:.2f} s", force=True)
         ok = True
-        return summary
     finally:
         if csv_file and not ok:
             csv_file.discard()
         if not ok and setup.out_created:
             with contextlib.suppress(OSError):
                 os.rmdir(setup.out)  # only if still empty
+    print(_format_summary(summary), flush=True)
+    return summary
 
 
 def run_command(args: argparse.Namespace) -> dict[str, Any]:
@@ -693,6 +695,11 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted; no output was written", file=sys.stderr)
+        done = "the output was written before" if setup.written else "no output was written"
+        print(f"{parser.prog}: interrupted; {done}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout closed early (`... | head`): the files are written; say nothing more
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0
