@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     framework._load_all()
     parser = argparse.ArgumentParser(prog="python -m checks", description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=framework.PROFILES, default="quick",
-                        help="quick (CI, a few minutes) or thorough (many more examples)")
+                        help="quick (CI, under a minute for all) or thorough (many more examples, several minutes)")
     parser.add_argument("--only", nargs="+", metavar="NAME", choices=list(framework.REGISTRY),
                         help="run only these checks")
     parser.add_argument("--list", action="store_true", help="list the checks with their statements and exit")

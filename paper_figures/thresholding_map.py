@@ -54,7 +54,7 @@ DESCRIPTIONS = {
     "consistent": "1 if the predicted limit with that support is a self-consistent fixed point (curve rows are "
                   "written only where it is)",
     "sim_error": "sim rows: max_i |u_sim_i - u_pred_i| over all d coordinates (0 on curve rows) [unit of w]",
-    "sim_converged": "sim rows: 1 if RVSM stopped with |w^{t+1} - w^t| < 1e-14 (1 on curve rows)",
+    "sim_converged": "sim rows: 1 if RVSM stopped with |w^{t+1} - w^t|/eta < 1e-14 (1 on curve rows)",
 }
 
 

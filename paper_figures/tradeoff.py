@@ -52,7 +52,7 @@ DESCRIPTIONS = {
     "loss_q25": "25th percentile of l(u_bar) / |w*|^2 [1]",
     "loss_q75": "75th percentile of l(u_bar) / |w*|^2 [1]",
     "support_recovered": "fraction of trials with supp(u_bar) = supp(w*) exactly [1]",
-    "converged": "fraction of trials that stopped with |w^{t+1} - w^t| < 1e-12 within 20000 iterations [1]",
+    "converged": "fraction of trials that stopped with |w^{t+1} - w^t|/eta < 1e-12 within 20000 iterations [1]",
 }
 
 
