@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="output directory (default: paper_figures/out/)")
     parser.add_argument("--only", nargs="+", metavar="NAME", choices=FIGURES, help="make only these figures")
     parser.add_argument("--preset", choices=PRESET_NAMES, default="quick",
-                        help="tiny (smoke test), quick (default, under a minute for all), full (publication, many minutes)")
+                        help="tiny (smoke test), quick (default, under a minute for all), full (publication, minutes)")
     parser.add_argument("--redraw", action="store_true",
                         help="draw from the CSVs already in --out without recomputing (ignores --preset)")
     args = parser.parse_args(argv)
