@@ -75,6 +75,7 @@ __all__ = [
     "LimitMatch",
     "LimitPrediction",
     "fixed_points",
+    "invariant_subspace",
     "linearized_map",
     "matches_a_stable_limit",
     "predict",
@@ -174,14 +175,51 @@ class LimitPrediction:
     u_kept_small: np.ndarray | None = None
     w_kept_small: np.ndarray | None = None
     kept_small_ok: np.ndarray | None = None
-    #: Explicit curvature values (None: computed from ``w``, ``u`` on first use of :attr:`curvature`).
-    _curvature: np.ndarray | None = field(default=None, repr=False)
-    _curvature_of: Callable[[LimitPrediction], np.ndarray] | None = field(default=None, repr=False, compare=False)
+    #: Explicit matrices M of shape (..., d, d) (None: computed from ``w``, ``u`` when needed).
+    _curvature_matrix: np.ndarray | None = field(default=None, repr=False)
+    _curvature_matrix_of: Callable[[LimitPrediction, np.ndarray], np.ndarray] | None = field(
+        default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> np.ndarray:
         """Per trial: converged and every coordinate self-consistent (a genuine fixed point)."""
         return self.converged & np.all(self.consistent, axis=-1)
+
+    def _matrix_rows(self, idx: np.ndarray) -> np.ndarray:
+        """``M`` for the flattened trials ``idx``, shape (len(idx), d, d)."""
+        d = int(np.shape(self.w)[-1])
+        if self._curvature_matrix is not None:
+            return np.asarray(self._curvature_matrix, dtype=np.float64).reshape(-1, d, d)[idx]
+        if self._curvature_matrix_of is None:
+            raise ValueError("this prediction carries no curvature (built without numerics.predict)")
+        return self._curvature_matrix_of(self, idx)
+
+    def _eigenvalues(self, basis: np.ndarray | None) -> np.ndarray:
+        """Ascending eigenvalues of ``M`` (or of ``B^T M B``), per trial, in blocks of bounded memory."""
+        shape = np.shape(self.w)
+        d = int(shape[-1])
+        n = int(np.prod(shape[:-1], dtype=np.int64))
+        if basis is not None:
+            basis = np.asarray(basis, dtype=np.float64)
+            if basis.ndim < 2 or basis.shape[-2] != d or (basis.ndim > 2 and basis.shape[:-2] != tuple(shape[:-1])):
+                raise ValueError(f"within must have shape (d, m) = ({d}, m) or {(*shape[:-1], d)} + (m,); got "
+                                 f"{basis.shape}")
+            basis = basis.reshape(-1, d, basis.shape[-1]) if basis.ndim > 2 else basis
+        m = d if basis is None else int(basis.shape[-1])
+        out = np.full((n, m), np.nan)
+        step = max(1, _EIG_CHUNK // max(d * d, 1))
+        for i0 in range(0, n, step):
+            idx = np.arange(i0, min(n, i0 + step))
+            mat = self._matrix_rows(idx)
+            if basis is not None:
+                b = basis if basis.ndim == 2 else basis[idx]
+                mat = np.swapaxes(b, -1, -2) @ mat @ b
+            good = np.all(np.isfinite(mat), axis=(1, 2))
+            if np.any(good):
+                block = out[idx]
+                block[good] = np.linalg.eigvalsh(0.5 * (mat[good] + np.swapaxes(mat[good], 1, 2)))
+                out[idx] = block
+        return out.reshape((*shape[:-1], m))
 
     @property
     def curvature(self) -> np.ndarray:
@@ -190,28 +228,31 @@ class LimitPrediction:
         fixed point is linearly stable for the step ``eta`` iff every eigenvalue lies in ``(0, 2/eta)``
         (:meth:`spectral_radius`, :meth:`stable`). Computed on first use (``O(d^3)`` per trial, in blocks of
         bounded memory) and kept."""
-        if self._curvature is not None:
-            return self._curvature
         cached = self.__dict__.get("_curvature_cache")
         if cached is None:
-            if self._curvature_of is None:
-                raise ValueError("this prediction carries no curvature (built without numerics.predict)")
-            cached = self._curvature_of(self)
+            cached = self._eigenvalues(None)
             object.__setattr__(self, "_curvature_cache", cached)  # not a field: dataclasses.replace drops it
         return cached
 
-    def spectral_radius(self, eta: Any) -> np.ndarray:
+    def curvature_within(self, basis: Any) -> np.ndarray:
+        """Ascending eigenvalues of ``B^T M B``: the curvature on the subspace with orthonormal basis ``B``, shape
+        (d, m) for every trial or (..., d, m) per trial (e.g. :func:`invariant_subspace` of a start point)."""
+        return self._eigenvalues(np.asarray(basis, dtype=np.float64))
+
+    def spectral_radius(self, eta: Any, within: Any = None) -> np.ndarray:
         """Per trial: the spectral radius ``max |1 - eta lambda|`` of the Gauss-Seidel RVSM map's Jacobian at the
-        returned point, ``lambda`` over :attr:`curvature` (``eta`` a scalar or an array of the batch shape)."""
-        curvature = self.curvature
+        returned point, ``lambda`` over :attr:`curvature` (``eta`` a scalar or an array of the batch shape). With
+        ``within`` (an orthonormal basis of an invariant subspace, :func:`invariant_subspace`), the radius of the
+        map restricted to it: what decides convergence from a start in that subspace."""
+        curvature = self.curvature if within is None else self.curvature_within(within)
         eta = np.asarray(eta, dtype=np.float64)
         eta = eta.reshape((*eta.shape, 1)) if eta.ndim else eta
         return np.max(np.abs(1.0 - eta * curvature), axis=-1)
 
-    def stable(self, eta: Any) -> np.ndarray:
+    def stable(self, eta: Any, within: Any = None) -> np.ndarray:
         """Per trial: a genuine fixed point (:attr:`ok`) that is linearly stable under Gauss-Seidel RVSM with step
-        ``eta`` (spectral radius < 1)."""
-        return self.ok & (self.spectral_radius(eta) < 1.0)
+        ``eta`` (spectral radius < 1), on the whole space or ``within`` an invariant subspace."""
+        return self.ok & (self.spectral_radius(eta, within) < 1.0)
 
 
 @dataclass(frozen=True)
@@ -563,6 +604,13 @@ def _solve_self_consistency(pen: Penalty, ws2: np.ndarray, lam: np.ndarray, beta
         # (s, q) so that it is no longer kept-consistent, and dropping it makes it kept-consistent again)
         new = np.where(repair[:, None], np.where(sup, kept_ok, ~zero_ok), rule(kept_ok, zero_ok))
         changed = np.any(new != sup, axis=1)
+        # the preferred rule can also settle on an inconsistent support (a coordinate neither kept- nor
+        # zeroed-consistent at the solved (s, q)); such trials switch to the repair rule at once
+        stuck = ~changed & np.any(np.where(sup, ~kept_ok, ~zero_ok), axis=1) & (gn <= tol_abs) & ~repair
+        if np.any(stuck):
+            repair |= stuck
+            new = np.where(stuck[:, None], np.where(sup, kept_ok, ~zero_ok), new)
+            changed = np.any(new != sup, axis=1)
         settled = ~changed
         if rnd + 1 >= _PREFERRED_ROUNDS:
             repair |= changed
@@ -612,36 +660,46 @@ def _curvature_matrix(pen: Penalty, w: np.ndarray, u: np.ndarray, ws2: np.ndarra
     return m, h
 
 
-def _curvature_eigenvalues(pen: Penalty, w: np.ndarray, u: np.ndarray, ws2: np.ndarray, lam: np.ndarray,
-                           beta: np.ndarray, k: int) -> np.ndarray:
-    """Ascending eigenvalues of ``M`` (:func:`_curvature_matrix`) for (n, d) rows, NaN rows where ``M`` is not
-    finite; in blocks of at most :data:`_EIG_CHUNK` matrix entries, so the extra memory is bounded."""
-    n, d = w.shape
-    out = np.full((n, d), np.nan)
-    step = max(1, _EIG_CHUNK // max(d * d, 1))
-    for i0 in range(0, n, step):
-        sl = slice(i0, i0 + step)
+def _curvature_matrix_fn(pen: Penalty, ws2: np.ndarray, lam: np.ndarray, beta: np.ndarray, k: int
+                         ) -> Callable[[LimitPrediction, np.ndarray], np.ndarray]:
+    """``M`` of a prediction over the rows ``ws2``, for given flattened trials (its ``w``, ``u`` read when called)."""
+    def matrices(pred: LimitPrediction, idx: np.ndarray) -> np.ndarray:
+        d = ws2.shape[1]
+        w = np.asarray(pred.w, dtype=np.float64).reshape(-1, d)[idx]
+        u = np.asarray(pred.u, dtype=np.float64).reshape(-1, d)[idx]
         with np.errstate(all="ignore"):
-            m = _curvature_matrix(pen, w[sl], u[sl], ws2[sl], lam[sl], beta[sl], k)[0]
-        good = np.all(np.isfinite(m), axis=(1, 2))
-        if np.any(good):
-            block = out[sl]
-            block[good] = np.linalg.eigvalsh(m[good])
-            out[sl] = block
-    return out
+            return _curvature_matrix(pen, w, u, ws2[idx], lam[idx], beta[idx], k)[0]
+
+    return matrices
 
 
-def _curvature_fn(pen: Penalty, ws2: np.ndarray, lam: np.ndarray, beta: np.ndarray, k: int
-                  ) -> Callable[[LimitPrediction], np.ndarray]:
-    """The lazy curvature of a prediction over the rows ``ws2`` (its ``w``, ``u`` read when called)."""
-    def curvature(pred: LimitPrediction) -> np.ndarray:
-        w = np.asarray(pred.w, dtype=np.float64)
-        d = w.shape[-1]
-        eig = _curvature_eigenvalues(pen, w.reshape(-1, d), np.asarray(pred.u, dtype=np.float64).reshape(-1, d),
-                                     ws2, lam, beta, k)
-        return eig.reshape(w.shape)
+def invariant_subspace(w_star: Any, w0: Any) -> np.ndarray:
+    """Orthonormal basis (d, m) of the subspace RVSM never leaves from the start ``w0`` (theory page section 5).
 
-    return curvature
+    The iteration treats coordinates alike: ``s``, ``q`` depend on ``w`` only through ``|w|`` and ``w . w*``, and the
+    prox is coordinatewise and odd. So a signed permutation of coordinates that fixes ``w*`` and ``w0`` fixes every
+    iterate, exactly (the same floating-point operations on equal inputs). Coordinates ``i``, ``j`` with
+    ``(w*_i, w0_i) = +-(w*_j, w0_j)`` (exactly) therefore stay equal up to that sign, and a coordinate with
+    ``w*_i = w0_i = 0`` stays 0. The subspace: one direction ``sum_j sign_j e_j / sqrt(n)`` per class of tied
+    coordinates, none for the zero class. For a generic start it is the whole space (``m = d``).
+    """
+    ws = np.asarray(to_numpy(w_star, "w_star"), dtype=np.float64).ravel()
+    w0 = np.asarray(to_numpy(w0, "w0"), dtype=np.float64).ravel()
+    if ws.shape != w0.shape:
+        raise ValueError(f"w_star and w0 must have the same shape (d,); got {ws.shape} and {w0.shape}")
+    cols: list[np.ndarray] = []
+    classes: dict[tuple[float, float], list[tuple[int, float]]] = {}
+    for i, (a_, b_) in enumerate(zip(ws, w0, strict=True)):
+        if a_ == 0 and b_ == 0:
+            continue
+        sign = 1.0 if (a_ > 0 or (a_ == 0 and b_ > 0)) else -1.0
+        classes.setdefault((float(sign * a_) + 0.0, float(sign * b_) + 0.0), []).append((i, sign))
+    for members in classes.values():
+        col = np.zeros(ws.size)
+        for i, sign in members:
+            col[i] = sign
+        cols.append(col / math.sqrt(len(members)))
+    return np.stack(cols, axis=1) if cols else np.zeros((ws.size, 0))
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -780,7 +838,7 @@ def _assemble(pen: Penalty, ws2: np.ndarray, lam_b: np.ndarray, beta_b: np.ndarr
         root_small=out(root_small),
         u_kept_small=out(np.where(cand["small_exists"], cand["u_small"], np.nan)),
         w_kept_small=out(np.where(cand["small_exists"], cand["w_small"], np.nan)),
-        kept_small_ok=out(cand["small_ok"]), _curvature_of=_curvature_fn(pen, ws2, lam_b, beta_b, k),
+        kept_small_ok=out(cand["small_ok"]), _curvature_matrix_of=_curvature_matrix_fn(pen, ws2, lam_b, beta_b, k),
     )
 
 
@@ -910,7 +968,7 @@ def fixed_points(problem: Problem, *, tol: float = 1e-14, max_patterns: int = 25
             order.append(i)
     sel = np.asarray(order, dtype=np.int64)
     fields = {f: getattr(pred, f)[sel] for f in pred.__dataclass_fields__ if not f.startswith("_")}
-    fields["_curvature_of"] = _curvature_fn(pen, wsn[sel], lamn[sel], betan[sel], k)
+    fields["_curvature_matrix_of"] = _curvature_matrix_fn(pen, wsn[sel], lamn[sel], betan[sel], k)
     return LimitCandidates(LimitPrediction(**fields), truncated)
 
 
@@ -991,12 +1049,15 @@ def reached_branches(problem: Problem, w: Any, u: Any, *, atol: float = 1e-8) ->
 
 
 def matches_a_stable_limit(problem: Problem, w: Any, u: Any, *, eta: Any, update: str = "gauss-seidel",
-                           atol: float = 1e-8) -> LimitMatch:
+                           atol: float = 1e-8, w0: Any = None) -> LimitMatch:
     """Whether a reached limit ``(w, u)`` is one of the predicted stable fixed points of RVSM.
 
     Reads the support and the root of every kept coordinate off the limit (:func:`reached_branches`), predicts the
     fixed point for them (:func:`predict` with ``support=`` and ``root=``) and asks that it be a genuine fixed point,
-    within ``atol`` of ``(w, u)``, and linearly stable for ``eta`` and ``update`` (:func:`linearized_map`).
+    within ``atol`` of ``(w, u)``, and linearly stable for ``eta`` and ``update`` (:func:`linearized_map`). With the
+    start ``w0`` the stability is that of the map restricted to the subspace RVSM cannot leave from it
+    (:func:`invariant_subspace`): from a symmetric start RVSM can converge to a fixed point that is unstable only
+    across that subspace.
 
     Returns
     -------
@@ -1013,10 +1074,18 @@ def matches_a_stable_limit(problem: Problem, w: Any, u: Any, *, eta: Any, update
     err = np.where(np.isfinite(err), err, np.inf)
     size = d if update == "gauss-seidel" else 2 * d
     jac = linearized_map(problem, pw, pu, eta=eta, update=update).reshape(n, size, size)
+    starts = None
+    if w0 is not None:
+        ws2, _, _ = problem.on_host()
+        starts = np.broadcast_to(np.asarray(to_numpy(w0, "w0"), dtype=np.float64).reshape(-1, d), (n, d))
     rho = np.full(n, np.nan)
-    fin = np.all(np.isfinite(jac), axis=(1, 2))
-    if np.any(fin):
-        rho[fin] = np.max(np.abs(np.linalg.eigvals(jac[fin])), axis=1)
+    for i in np.flatnonzero(np.all(np.isfinite(jac), axis=(1, 2))):
+        j = jac[i]
+        if starts is not None:
+            b = invariant_subspace(ws2[i], starts[i])
+            b = b if update == "gauss-seidel" else np.block([[b, np.zeros_like(b)], [np.zeros_like(b), b]])
+            j = b.T @ j @ b
+        rho[i] = np.max(np.abs(np.linalg.eigvals(j)), initial=0.0)
     ok = np.asarray(pred.ok).reshape(-1)
     matched = ok & (err <= atol) & (rho < 1.0)
     return LimitMatch(matched=matched.reshape(batch), error=err.reshape(batch), spectral_radius=rho.reshape(batch),

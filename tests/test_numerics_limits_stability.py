@@ -237,7 +237,8 @@ def test_default_root_is_the_larger_one_and_new_fields_are_consistent():
 def test_prediction_without_curvature_says_so():
     p = nm.predict(nm.Problem(np.array([1.0, 0.5]), 2, "l1", 1e-3, 0.5))
     fields = {f: getattr(p, f) for f in LimitPrediction.__dataclass_fields__ if f not in (
-        "root_small", "u_kept_small", "w_kept_small", "kept_small_ok", "_curvature", "_curvature_of")}
+        "root_small", "u_kept_small", "w_kept_small", "kept_small_ok", "_curvature_matrix",
+        "_curvature_matrix_of")}
     old = LimitPrediction(**fields)  # built the old way: the new fields default to None
     with pytest.raises(ValueError, match="curvature"):
         old.spectral_radius(0.5)
@@ -263,3 +264,50 @@ def test_a_smaller_root_that_does_not_exist_is_reported_inconsistent():
     p = nm.predict(nm.Problem(np.array([1.0, -0.6]), 3, "tl1", 1e-3, 0.5, a=1.0), support=np.array([True, True]),
                    root="small")
     assert not bool(p.ok)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Symmetric starts: RVSM keeps tied coordinates tied, and can converge to a fixed point unstable only across that
+def test_invariant_subspace_of_tied_coordinates():
+    from numerics.limits import invariant_subspace
+
+    b = invariant_subspace([1.0, 1.0, -1.0, 0.0, 2.0, 0.0], [0.5, 0.5, -0.5, 0.0, 1.0, 0.3])
+    assert b.shape == (6, 3) and np.allclose(b.T @ b, np.eye(3))
+    assert np.allclose(np.abs(b[:3, 0]), 1 / np.sqrt(3)) and b[2, 0] == -b[0, 0]  # tied up to sign
+    assert np.all(b[3] == 0)  # w*_i = w0_i = 0 stays 0
+    assert invariant_subspace([1.0, 0.5], [0.3, 0.2]).shape == (2, 2)  # generic: the whole space
+    with pytest.raises(ValueError, match="shape"):
+        invariant_subspace([1.0, 0.5], [0.3])
+
+
+def test_symmetric_start_converges_to_a_point_unstable_across_the_symmetry():
+    from numerics.limits import invariant_subspace
+
+    ws = np.array([1.0, 1.0])
+    problem = nm.Problem(ws, 8, "tl1", 0.1, 1.0, a=1.0)
+    eta = 0.7124937160421811
+    res = nm.run(problem, ws, eta=eta, iters=50_000, tol=1e-13)
+    w, u = np.asarray(res.w), np.asarray(res.u)
+    assert bool(res.converged) and u[0] == u[1] and abs(u[0] - 0.78059) < 1e-5  # exactly tied, both on the smaller root
+    full = matches_a_stable_limit(problem, w, u, eta=eta)
+    on_line = matches_a_stable_limit(problem, w, u, eta=eta, w0=ws)
+    assert not bool(full.matched) and 1.001 < float(full.spectral_radius) < 1.003
+    assert bool(on_line.matched) and abs(float(on_line.spectral_radius) - 0.76683) < 1e-4
+    p = full.prediction
+    assert abs(float(p.spectral_radius(eta, within=invariant_subspace(ws, ws))) - 0.76683) < 1e-4
+    # the Jacobian of a plain step agrees, and RVSM started 1e-9 across the line leaves
+    fd = _fd_jacobian(problem, w, eta, 1.0)
+    assert abs(np.max(np.abs(np.linalg.eigvals(fd))) - float(full.spectral_radius)) < 1e-6
+    off = nm.run(problem, w + 1e-9 * np.array([1.0, -1.0]), eta=eta, iters=50_000, tol=1e-13)
+    assert np.max(np.abs(np.asarray(off.w) - w)) > 0.1
+
+
+def test_free_active_set_repairs_a_support_it_settled_on_inconsistently():
+    # l1, w* = (1, 1, 1, 1, 2), k = 13, lam = beta = 0.1: the band rule alone settled on the empty support with the
+    # last coordinate neither kept- nor zeroed-consistent (ok False); RVSM ends with that coordinate kept
+    ws = np.array([1.0, 1.0, 1.0, 1.0, 2.0])
+    problem = nm.Problem(ws, 13, "l1", 0.1, 0.1)
+    p = nm.predict(problem)
+    assert bool(p.ok) and p.support.tolist() == [False] * 4 + [True]
+    res = nm.run(problem, ws, eta=2.1242806699213173, iters=50_000, tol=1e-13)
+    assert bool(res.converged) and np.max(np.abs(np.asarray(res.u) - p.u)) < 1e-9
