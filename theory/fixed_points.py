@@ -338,8 +338,10 @@ def limit_map_tl1_exprs() -> dict[str, sp.Expr]:
     ``u > u_start = max(sqrt(2 mu (a+1)) - a, 0)``, i.e. iff ``r|w*_i| >= X(u_c)``, ``(a+u_c)^3 = 2 mu_bar a (a+1)``,
     when ``u_c > u_start`` (then ``X(u_c) = (3/2)(2 mu_bar a (a+1))^(1/3) - a``), else iff ``r|w*_i| > X(u_start)``.
     Zeroed: iff ``r|w*_i| <= threshold(mu) (1 + beta/q)``. The band is where both hold; it is non-empty in the
-    supercritical regime and also in the subcritical one once ``mu_bar > a^2/(2(a+1))``. Of two kept roots the larger
-    one is stable under the iteration (``X'(u) > 0``); :func:`predicted_limit` returns it.
+    supercritical regime and also in the subcritical one once ``mu_bar > a^2/(2(a+1))``. Where ``X(u) = r|w*_i|``
+    has two roots, either one is a fixed point if it exceeds ``u_start``, and either can be stable: with ``(s, q)``
+    frozen the smaller one (``X'(u) < 0``) repels, but ``(s, q)`` move with ``|w|`` (:mod:`theory.stability`).
+    :func:`predicted_limit` returns the larger one (the smaller one is solved in :mod:`theory.stability`).
     """
     t = _tl1_analysis()
     keys = ("kept_equation", "w_of_u", "w_zeroed", "mu_bar", "threshold", "u_start", "u_critical", "kept_edge",
@@ -668,7 +670,7 @@ def _verify_scan(penalty: str, cand: Mapping[str, sp.Expr], instances: Sequence[
             n_band += bool(kept_found and zero_found)
             ok = (bool(kept_found) == cand_kept) and (bool(zero_found) == cand_zero)
             if ok and kept_found:
-                wk, uk = max(kept_found)  # the largest kept fixed point (the stable one)
+                wk, uk = max(kept_found)  # the largest kept fixed point (the candidate's larger root)
                 ok = abs(wk - w_k[i]) <= 1e-8 * (1 + abs(wk)) and abs(uk - u_k[i]) <= 1e-8 * (1 + abs(uk))
             if ok and zero_found:
                 ok = abs(zero_found[0][0] - w_z[i]) <= 1e-8 * (1 + abs(w_z[i]))

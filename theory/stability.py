@@ -30,6 +30,13 @@ A kept coordinate of an RVSM limit solves ``X(u) = u + mu_bar rho'(u) = r |w*_i|
    0.416: RVSM converges to it at the rate ``0.816 = 1 - eta 0.306``. Where a smaller root lies between a stable
    larger-root and a stable zeroed fixed point it is typically the unstable one between them (the separatrix).
 
+5. **Symmetric starts.** The iteration is equivariant under the signed permutations of coordinates that fix ``w*``
+   (``s``, ``q`` see ``w`` only through ``|w|`` and ``w . w*``; the prox is coordinatewise and odd), exactly in
+   floating point. From a start fixed by such a permutation RVSM stays in its fixed subspace, and converges there to
+   any fixed point whose Jacobian restricted to that subspace has spectral radius below 1, even if it is unstable
+   across it (``w* = w0 = (1, 1)``, ``k = 8``, TL1 ``a = 1``, ``lam = 0.1``, ``beta = 1``: radius 0.767 on the line
+   ``w_1 = w_2``, 1.002 across it; ``numerics.limits.invariant_subspace``).
+
 Every ``verify_*`` function takes the candidate (expressions), so a deliberately wrong formula goes through the very
 same verification (tests/test_theory_stability.py). The numerical verifications use an RVSM written in plain NumPy
 with the prox computed by global minimization (:mod:`theory.fixed_points`), independent of :mod:`numerics`.
