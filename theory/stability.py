@@ -469,8 +469,10 @@ def verify_stability(candidate: Mapping[str, sp.Expr], *, example: Mapping = _EX
     rows, ok = [], True
 
     def radius(w_v, u_v, ws_, k_, lam_, beta_, a_, eta_):
-        return float(np.max(np.abs(np.linalg.eigvals(rvsm_jacobian(candidate, w_v, u_v, ws_, k_, lam_, beta_, a_,
-                                                                     eta_)))))
+        jac = rvsm_jacobian(candidate, w_v, u_v, ws_, k_, lam_, beta_, a_, eta_)
+        if not np.all(np.isfinite(jac)):
+            return math.nan  # a NaN candidate fails every comparison below
+        return float(np.max(np.abs(np.linalg.eigvals(jac))))
 
     # (1) the example
     ex = example
