@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import example as explicit_example
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable, UnsatisfiedAssumption
 
@@ -79,6 +80,9 @@ class CheckSpec:
     ingredients: Callable[[], dict[str, Any]]
     max_examples: Mapping[str, int] = field(default_factory=lambda: {"quick": 10, "thorough": 200})
     mutations: tuple[Mutation, ...] = ()
+    #: examples run first in every profile, whatever Hypothesis draws (regressions, cases a mutation needs): Hypothesis
+    #: biases its draws towards the literals of the loaded modules, so drawn examples can differ between processes
+    examples: tuple[Any, ...] = ()
 
     def mutation(self, name: str) -> Mutation:
         """The mutation called ``name`` (ValueError listing this check's mutations otherwise)."""
@@ -225,6 +229,9 @@ def run_check(
             state["failing"] = (example, out)
             raise AssertionError(f"{spec.name}: {out.detail}")
 
+    test = given(spec.strategy(profile))(prop)
+    for ex in reversed(spec.examples):  # decorators apply bottom-up: keep the declared order
+        test = explicit_example(ex)(test)
     runner = settings(
         max_examples=n,
         deadline=None,
@@ -233,7 +240,7 @@ def run_check(
         print_blob=False,
         phases=(Phase.explicit, Phase.generate, Phase.shrink),
         suppress_health_check=list(HealthCheck),
-    )(given(spec.strategy(profile))(prop))
+    )(test)
 
     t0 = time.perf_counter()
     error = None

@@ -366,7 +366,11 @@ TL1_UNSTABLE_SMALLER_ROOT = Instance(d=2, k=11, w_star=(-1.3323454211747188, 0.6
 #: w0 = (1, 0.9999) RVSM ends at u = (1.154, 0).
 SYMMETRIC_START = Instance(d=2, k=8, w_star=(1.0, 1.0), penalty="tl1", a=1.0, lam=0.1, beta=1.0,
                            eta=0.7124937160421811, w0=(1.0, 1.0))
-REGRESSION = (ISSUE_11_SMALLER_ROOT, TL1_UNSTABLE_SMALLER_ROOT, SYMMETRIC_START)
+#: A zeroed TL1 coordinate between mu and the subcritical threshold mu (a + 1)/a: a threshold() without the factor
+#: (a + 1)/a makes the predictor decline it (found by shrinking that mutation's failure).
+TL1_SUBCRITICAL_EDGE = Instance(d=2, k=1, w_star=(0.2905515549301321, 1.0), penalty="tl1", a=1.0,
+                                lam=0.07905694150420949, beta=1.0, eta=0.5, w0=(0.2905515549301321, 1.0))
+REGRESSION = (ISSUE_11_SMALLER_ROOT, TL1_UNSTABLE_SMALLER_ROOT, SYMMETRIC_START, TL1_SUBCRITICAL_EDGE)
 
 _EDGE_DIMS = {"quick": (2, 6), "thorough": (2, 12)}
 _EDGE_PATCHES = {"quick": (1, 8), "thorough": (1, 16)}
@@ -490,6 +494,7 @@ LIMIT_MATCHES_PREDICTION = register(CheckSpec(
     prop=_prop_limit,
     ingredients=lambda: {"predict": nm.predict},
     max_examples={"quick": 15, "thorough": 200},
+    examples=REGRESSION,
     mutations=(
         Mutation("limit_map_wrong_sign", "kept w_bar = (s w* - beta u)/(q + beta): sign error in the limit map",
                  {"predict": _predict_wrong_sign}),

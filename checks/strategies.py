@@ -125,7 +125,8 @@ def place_near_threshold(w_star: tuple[float, ...], k: int, penalty: str, a: flo
     The edge depends on (s, q), which depend on w* itself, so the placement is repeated three times (the map is a
     contraction in practice; the result is near, not exactly at, the edge). Returns None where the edge is not
     defined: the predictor's (s, q) has q <= 0 (large lam k, outside its scope; see numerics.predict), which
-    makes ``mu_bar`` and the edges non-finite.
+    makes ``mu_bar`` and the edges non-finite, or the prediction is not a genuine fixed point (``ok`` False: its
+    (s, q) and hence its edges belong to no limit).
     """
     w = list(w_star)
     sign = 1.0 if w[index] >= 0 else -1.0
@@ -134,7 +135,7 @@ def place_near_threshold(w_star: tuple[float, ...], k: int, penalty: str, a: flo
         pred = nm.predict(problem)
         low, high = _edges(pred, problem)
         target = (low, high)[edge]
-        if not (math.isfinite(target) and float(pred.q) > 0):
+        if not (math.isfinite(target) and float(pred.q) > 0 and bool(pred.ok)):
             return None
         w[index] = sign * target * (1.0 + offset)
         if not any(v != 0 for v in w):

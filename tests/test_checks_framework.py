@@ -109,3 +109,23 @@ def test_mutation_records_are_validated():
     with pytest.raises(ValueError, match="Mutation records"):
         register(CheckSpec(**{**spec.__dict__, "name": "toy_dict", "mutations": {"identity_for_square": "..."}}))
     assert "toy_twice" not in REGISTRY and "toy_dict" not in REGISTRY
+
+
+def test_explicit_examples_run_first_in_every_profile_whatever_is_drawn():
+    # The strategy draws only from [0, 1], where the property holds; the explicit example 50.0 is outside it, so the
+    # check fails only because the example is run (in both profiles), and it is reported as the falsifying example.
+    seen = []
+
+    def prop(x, ing):
+        seen.append(x)
+        return Outcome(0.0 if x < 10 else 2.0, f"x = {x}")
+
+    base = _spec(prop)
+    spec = CheckSpec(**{**base.__dict__, "strategy": lambda profile: st.floats(0, 1), "examples": (50.0, 0.5)})
+    for profile in ("quick", "thorough"):
+        seen.clear()
+        res = run_check(spec, profile, max_examples=5)
+        assert not res.passed and res.falsifying.startswith("50.0 ->") and seen[0] == 50.0
+    ok = CheckSpec(**{**spec.__dict__, "examples": (0.25,)})
+    seen.clear()
+    assert run_check(ok, "quick", max_examples=5).passed and seen[0] == 0.25

@@ -29,6 +29,7 @@ def test_l1_placement_lands_near_the_kept_edge():
 
 
 def test_placement_declines_outside_the_predictor_scope():
-    # Large lam k: the predictor's q <= 0 and the edge is undefined (seen: NaN teacher before this guard).
+    # Large lam k: the predictor's q <= 0 or its prediction is no fixed point (ok False), and the edge is undefined
+    # (seen: a NaN teacher before the q guard; a teacher moved to the edge of an inconsistent (s, q) before the ok one).
     w = (-1.958, 0.5, -1.703, -0.931, 0.99999, -0.544)
     assert place_near_threshold(w, 13, "l1", None, 0.1, 0.1, 4, 0.01, 0) is None
