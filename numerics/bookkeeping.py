@@ -164,7 +164,9 @@ class Bookkeeping:
             st.step = xp.where(moving, step, st.step)
             st.resid = xp.where(moving, resid, st.resid)
             st.it = xp.where(moving, xp.asarray(t, dtype=xp.int64, device=self._dev), st.it)
-            st.done = xp.logical_or(st.done, resid < tol)
+            # a step that rounds to exactly 0 (eta |G| below half an ulp of w) says nothing about |G|: such rows are
+            # judged at housekeeping from the gradient itself (_stalled_rows)
+            st.done = xp.logical_or(st.done, (resid < tol) & (step > 0))
         else:
             st.w, st.u = w_next, u_next
             if need_step:
@@ -181,6 +183,7 @@ class Bookkeeping:
         if bad.size:
             self._raise_divergence(bad)
         if self._tol is not None:
+            self._stalled_rows()
             done = np.asarray(to_numpy(self.state.done), dtype=bool).reshape(-1)
             n_done, n_act = int(done.sum()), int(done.size)
             if n_done == n_act:
@@ -199,6 +202,27 @@ class Bookkeeping:
             self._last_print = time.monotonic()
             print(f"rvsm: iteration {t}/{self._iters}, active trials {self._order.size}/{self._n_total}, "
                   f"elapsed {self._last_print - self._t0:.1f} s", file=sys.stderr, flush=True)
+
+    def _stalled_rows(self) -> None:
+        """Rows whose last step rounded to exactly 0: stopped iff the stationarity residual itself, recomputed from the
+        gradient as ``|grad l(w) + beta (w - u)|`` (its tangential part for a normalized iteration), is below tol."""
+        xp, st = self._xp, self.state
+        stalled = np.nonzero(np.asarray(to_numpy(xp.logical_not(st.done) & (st.step == 0)), dtype=bool).reshape(-1))[0]
+        if stalled.size == 0:
+            return
+        idx = xp.asarray(stalled, device=self._dev)
+        sub = st.take(idx)
+        g = sub.grad.grad(sub.w) + sub.beta[:, None] * (sub.w - sub.u)
+        if sub.grad.project_with_norm(sub.w)[1] is not None:  # on the sphere: only the tangential part is stationarity
+            nw2 = xp.vecdot(sub.w, sub.w)
+            g = g - (xp.vecdot(g, sub.w) / xp.where(nw2 > 0, nw2, xp.ones_like(nw2)))[:, None] * sub.w
+        resid = np.asarray(to_numpy(xp.sqrt(xp.vecdot(g, g))), dtype=np.float64).reshape(-1)
+        res_all = np.asarray(to_numpy(st.resid), dtype=np.float64).reshape(-1).copy()
+        done_all = np.asarray(to_numpy(st.done), dtype=bool).reshape(-1).copy()
+        res_all[stalled] = resid
+        done_all[stalled] = resid < self._tol
+        st.resid = xp.asarray(res_all, dtype=st.resid.dtype, device=self._dev)
+        st.done = xp.asarray(done_all, device=self._dev)
 
     def _nonfinite_rows(self, w: Array) -> np.ndarray:
         xp = self._xp

@@ -25,7 +25,7 @@ from typing import Any
 import array_api_compat
 
 from numerics import binary, model, population
-from numerics._arrays import Array, check_positive_int, to_float
+from numerics._arrays import Array, check_positive_int, make_rng, to_float
 
 __all__ = ["BoundGradient", "Empirical", "ExpectedCoarse", "GradientSource", "Population", "SampledCoarse"]
 
@@ -152,10 +152,15 @@ class _BoundPopulation(BoundGradient):
 # Sampled networks (ReLU and binarized): samples shared by all trials, labels per trial
 # ----------------------------------------------------------------------------------------------------------------------
 def _samples(n_samples: int | None, samples: Any, seed: Any) -> tuple[int | None, Any, Any]:
+    """Validate the sample options: drawn (``n_samples`` with a valid ``seed``) or given (``samples``), not both."""
     if n_samples is not None:
         n_samples = check_positive_int("n_samples", n_samples)
     if samples is None and n_samples is None:
         raise ValueError("n_samples must be given (n_samples >= 1) for a sampled gradient without samples")
+    if samples is not None and n_samples is not None:
+        raise ValueError("give either n_samples (drawn samples) or samples (explicit ones), not both")
+    if samples is None:
+        make_rng(seed)  # the seed rule of numerics: an integer >= 0, a SeedSequence or a Generator; None is rejected
     return n_samples, samples, seed
 
 

@@ -67,8 +67,8 @@ def _weight(name: str, value: Any, *, low_inclusive: bool, allowed: str) -> floa
     check_scalar_or_array(name, arr, low=0.0, low_inclusive=low_inclusive, allowed=allowed)
     if arr.ndim == 0:
         return float(arr)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a scalar or have shape (B,); got shape {arr.shape}")
+    if arr.ndim != 1 or arr.shape[0] == 0:
+        raise ValueError(f"{name} must be a scalar or have shape (B,) with B >= 1; got shape {arr.shape}")
     arr.setflags(write=False)
     return arr
 
@@ -162,7 +162,12 @@ class Problem:
         w_star = to_float(w_star, xp)
         if w_star.ndim not in (1, 2) or int(w_star.shape[-1]) < 1:
             raise ValueError(f"w_star must have shape (d,) or (B, d) with d >= 1; got shape {tuple(w_star.shape)}")
+        if w_star.ndim == 2 and int(w_star.shape[0]) == 0:
+            raise ValueError("w_star must have at least one teacher (B >= 1); got shape (0, d)")
         check_teacher(w_star)
+        w_star = xp.asarray(w_star, copy=True)  # the problem owns its teacher: a later change of the caller's array
+        if isinstance(w_star, np.ndarray):     # cannot bypass the validation above
+            w_star.setflags(write=False)
         object.__setattr__(self, "w_star", w_star)
         object.__setattr__(self, "k", check_positive_int("k", k))
         object.__setattr__(self, "penalty", resolve_penalty(penalty, a))

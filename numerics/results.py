@@ -71,14 +71,16 @@ class RVSMResult:
     Attributes
     ----------
     w, u : arrays (B, d) (or (d,) for an unbatched run)
-        Final iterates; u is the sparse output.
+        Final iterates; u is the sparse output. With ``update="gauss-seidel"`` ``u = prox(w)``; with ``"jacobi"``
+        ``u`` is the prox of the previous ``w`` (the Jacobi order's own pair), which equals ``prox(w)`` at a limit.
     iterations : int array (B,) (or ())
         Number of updates each trial performed (the step at which it stopped, or ``iters``).
     converged : bool array (B,) (or ())
         Whether the trial stopped at a stationary point: its stationarity residual fell below ``tol`` (all False when
         tol is None). A stationary point is not necessarily the predicted limit: see ``opposite``.
     residual : float array (B,) (or ())
-        The stationarity residual of each trial's last update (the one at ``iterations``):
+        The stationarity residual of each trial's last update (the one at ``iterations``), measured at the iterate
+        before that update (the returned ``w`` is one step further):
         ``|w^{t+1} - w^t| / eta = |grad l(w^t) + beta (w^t - u^t)|``, the gradient in ``w`` of the relaxed
         Lagrangian, independent of ``eta`` (for a normalized iteration a bound on its tangential component; see
         :func:`numerics.run`, Notes). ``converged`` is ``residual < tol``.

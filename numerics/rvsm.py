@@ -182,6 +182,8 @@ class _Method:
 def _check_tol(tol: Any) -> float | None:
     if tol is None:
         return None
+    if isinstance(tol, (np.integer, np.floating)) and not isinstance(tol, np.bool_):
+        tol = float(tol)
     check_scalar_or_array("tol", tol, low=0.0, low_inclusive=False, allowed="tol > 0")
     if not isinstance(tol, (int, float)):
         raise ValueError(f"tol must be a positive float (tol > 0); got {tol!r}")
@@ -216,6 +218,8 @@ def _start_points(problem: Problem, w0: Any, gradient: GradientSource) -> tuple[
     if w0.ndim not in (1, 2) or int(w0.shape[-1]) != problem.d:
         raise ValueError(f"w0 must have shape (d,) or (B, d) with d = {problem.d} (the teacher's); got shape "
                          f"{tuple(w0.shape)}")
+    if w0.ndim == 2 and int(w0.shape[0]) == 0:
+        raise ValueError("w0 must hold at least one start point (B >= 1); got shape (0, d)")
     if not bool(xp.all(xp.isfinite(w0))):
         raise ValueError("w0 must be finite (found NaN or inf)")
     ws = problem.w_star

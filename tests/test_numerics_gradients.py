@@ -245,9 +245,19 @@ def test_bad_samples_when_bound():
         (nm.Empirical(samples=(Z, np.ones((N + 1, B)))), "samples labels y must have shape"),
         (nm.Empirical(samples=(Z, np.ones((N, B + 1)))), "samples labels y must have shape"),
         (nm.SampledCoarse(samples=(Z, np.full(N, np.inf))), "samples labels y must be finite"),
-        (nm.Empirical(n_samples=10, seed=None), "seed"),
-        (nm.SampledCoarse(n_samples=10, seed=-1), "seed"),
     ]
     for source, pattern in cases:
         with pytest.raises(ValueError, match=pattern):
             source.bind(ws, K)
+
+
+def test_sample_options_are_checked_when_the_source_is_built():
+    Z = np.zeros((5, 2, 3))
+    with pytest.raises(ValueError, match="not both"):
+        nm.Empirical(n_samples=10, samples=Z)
+    with pytest.raises(ValueError, match="not both"):
+        nm.SampledCoarse(n_samples=10, samples=Z)
+    with pytest.raises(ValueError, match="seed"):
+        nm.Empirical(n_samples=10, seed=None)
+    with pytest.raises(ValueError, match="seed"):
+        nm.SampledCoarse(n_samples=10, seed=-1)

@@ -290,3 +290,24 @@ def test_frozen():
 def test_repr_names_the_fields():
     text = repr(_build(penalty="tl1", a=1.0, lam=np.array([1e-3, 2e-3])))
     assert text == "Problem(w_star=array(shape=(2, 3)), k=4, penalty=TL1(a=1.0), lam=array(shape=(2,)), beta=0.1)"
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Review findings: the problem owns its teacher; empty batches are refused at the boundary
+# ----------------------------------------------------------------------------------------------------------------------
+def test_a_later_change_of_the_callers_teacher_does_not_change_the_problem():
+    ws = np.array([1.0, 2.0])
+    p = nm.Problem(ws, 4, "l1", 0.1, 1.0)
+    ws[:] = 0.0
+    np.testing.assert_array_equal(p.w_star, [1.0, 2.0])
+    with pytest.raises(ValueError):
+        p.w_star[0] = 5.0  # read-only: the validated teacher cannot be edited through the problem either
+
+
+def test_empty_batches_are_refused():
+    with pytest.raises(ValueError, match="w_star"):
+        nm.Problem(np.ones((0, 3)), 2, "l1", 0.1, 1.0)
+    with pytest.raises(ValueError, match="lam"):
+        nm.Problem(np.ones(3), 2, "l1", np.ones(0), 1.0)
+    with pytest.raises(ValueError, match="w0"):
+        nm.run(nm.Problem(np.ones(3), 2, "l1", 0.1, 1.0), np.ones((0, 3)), eta=0.1, iters=3)

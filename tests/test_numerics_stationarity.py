@@ -144,3 +144,18 @@ def test_normalized_iteration_stops_where_the_tangential_gradient_vanishes():
     assert np.all(res.converged)
     assert np.max(_tangential(ws, res.w, res.u, 0.1, 4, "relu")) < 1e-12
     assert not np.any(res.opposite)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_a_step_that_rounds_to_zero_is_not_stationarity(normalize):
+    # eta |G| below half an ulp of w: w^{t+1} == w^t exactly, so |w^{t+1} - w^t|/eta = 0 says nothing about |G|.
+    # Such a trial must not be reported converged; its residual is recomputed from the gradient itself.
+    problem = nm.Problem(np.array([1.0, -0.5, 0.3]), k=4, penalty="l1", lam=1e-2, beta=0.5)
+    gradient = nm.ExpectedCoarse(normalize=True) if normalize else None
+    res = nm.run(problem, np.array([0.2, 0.7, -0.4]), eta=1e-18, iters=100, tol=1e-10, gradient=gradient)
+    assert not bool(res.converged) and int(res.iterations) == 100
+    assert float(res.residual) > 1e-3  # the true |G| (0.14 without, 0.09 with normalization), not the rounded 0
+    # a genuine fixed point whose step also rounds to 0 is still recognised (lam = 0 at w = w*: G = 0 exactly)
+    at_teacher = nm.run(nm.Problem(np.array([1.0, -0.5, 0.3]), 4, "l1", 0.0, 0.5), np.array([1.0, -0.5, 0.3]),
+                        eta=1e-18, iters=100, tol=1e-10)
+    assert bool(at_teacher.converged) and int(at_teacher.iterations) <= 16
