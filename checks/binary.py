@@ -339,6 +339,23 @@ def _normalized_prop(s: SplitCase, ingr) -> Outcome:
                   float(np.max(np.abs(u[e != 0]))) if np.any(e != 0) else 0.0,
                   abs(float(np.sum(w[e == 0] ** 2)) - (1 - c * c / (s.beta * s.beta))))
         return Outcome(err / 1e-9, f"{s.penalty}: spurious off-support limit (q = 0): max err {err:.2e}")
+    against = (u != 0) & (u * e < 0)
+    if np.any(against):
+        # A kept coordinate against the teacher's sign (found by the thorough profile: l0, k = 1, w* = (1, 1, -1, 1),
+        # w0 = e_3). On a kept coordinate (nu - beta) w_i = c e_i, so the sign flips only where nu < beta: r' =
+        # c/(nu - beta) < 0, outside the predictor's r' > 0 branch. Checked in the defining form of a fixed point of
+        # the normalized iteration: nu w = c e + beta u with nu = w . (c e + beta u) < beta, u = prox(w), |w| = 1.
+        c = nb.coarse_coefficient(s.k, s.ste)
+        g = c * e + s.beta * u
+        nu = float(w @ g)
+        pen = resolve_penalty(s.penalty, s.a)
+        err = max(float(np.max(np.abs(nu * w - g))), abs(float(np.linalg.norm(w)) - 1.0),
+                  float(np.max(np.abs(pen.prox(w, s.lam / s.beta) - u))))
+        if not nu < s.beta:
+            return Outcome(math.inf, f"kept coordinates {np.flatnonzero(against)} against w*'s sign with nu = {nu:.6g} "
+                           f">= beta: impossible at a fixed point")
+        return Outcome(err / 1e-9, f"{s.penalty}: kept against the teacher's sign (nu = {nu:.6f} < beta, r' < 0): "
+                       f"fixed-point residual {err:.2e}")
     pred = ingr["predict"](ws, s.k, s.penalty, s.lam, s.beta, a=s.a, ste=s.ste, kept_mask=u != 0)
     if not pred["consistent"]:
         return Outcome(math.inf, f"predictor found no consistent limit for the reached support {np.flatnonzero(u)}")
@@ -361,12 +378,19 @@ def _pred_without_r(ws, k, penalty, lam, beta, *, a=None, ste="relu", kept_mask=
     return p
 
 
+#: l0 from a start on a coordinate where w* is negative: the limit keeps that coordinate with the opposite sign
+#: (nu < beta, r' < 0), a fixed point outside the predictor's branch (run first in every profile).
+AGAINST_SIGN_CASE = SplitCase(k=1, w_star=(1.0, 1.0, -1.0, 1.0), penalty="l0", a=None, lam=0.039894228040143274,
+                              beta=1.0, eta=0.3574128875828407, ste="relu", w0=(0.0, 0.0, 1.0, 0.0))
+
+
 BINARY_LIMIT_NORMALIZED = register(CheckSpec(
     name="binary_limit_normalized",
     statement=("With w <- w/|w| after each w-update, the split iteration with the expected coarse gradient converges "
                "to the predicted limit (l1: u = r' soft(e, tau), tau = lam/c + lam/(beta r'); l0, TL1 likewise) "
                "(theory page s.6)."),
     section="6",
+    examples=(AGAINST_SIGN_CASE,),
     strategy=lambda profile: split_cases(profile),
     prop=_normalized_prop,
     ingredients=lambda: {"iterate": iterate, "predict": tbl.predicted_binary_limit},

@@ -18,7 +18,8 @@ from theory import binary_limits as tbl
 def test_quick_profile_passes(name):
     res = run_check(cb.SPECS[name], "quick")
     assert res.passed, (res.falsifying, res.error, res.worst_detail)
-    assert res.examples == cb.SPECS[name].max_examples["quick"]
+    # the drawn examples plus the explicit ones the check runs first in every profile
+    assert res.examples == cb.SPECS[name].max_examples["quick"] + len(cb.SPECS[name].examples)
 
 
 @pytest.mark.parametrize(("name", "mutation"), [(n, m) for n, spec in sorted(cb.SPECS.items()) for m in spec.mutations],
@@ -170,3 +171,19 @@ def test_rvsm_iterate_matches_theory_loop(penalty, a, ste):
     wt, ut, itt = tbl.iterate_split(ws, 2, penalty, 0.02, 1.0, 0.3, w0, normalize=True, ste=ste, a=a)
     assert it < cb._MAX_ITER and itt < cb._MAX_ITER
     assert np.max(np.abs(w - wt)) < 1e-12 and np.max(np.abs(u - ut)) < 1e-12
+
+
+def test_a_limit_kept_against_the_teachers_sign_is_checked_as_a_fixed_point():
+    # Found by the thorough profile: l0 from w0 = e_3 with w*_3 < 0 ends with u_3 > 0 (nu < beta, r' < 0), outside
+    # the predictor's branch; the check verifies its fixed-point equations instead, and a wrong limit fails there.
+    spec = cb.SPECS["binary_limit_normalized"]
+    case = cb.AGAINST_SIGN_CASE
+    out = spec.prop(case, spec.ingredients())
+    assert out.passed and "against the teacher's sign" in out.detail, out.detail
+
+    def off_by_a_little(*args, **kw):
+        w, u, it = cb.iterate(*args, **kw)
+        return w, np.where(u != 0, u + 1e-6, u), it
+
+    bad = spec.prop(case, {**spec.ingredients(), "iterate": off_by_a_little})
+    assert not bad.passed and "against the teacher's sign" in bad.detail
