@@ -27,7 +27,7 @@ false positives.
     Instances: the RVSM instances of :mod:`checks.strategies`, TL1 instances with a coordinate placed just inside a
     branch edge (zeroed: ``|w_i| = threshold(mu) (1 - delta)``; kept: at the threshold or at the fold of the kept
     equation) in a drawn prox regime (sub- or supercritical, :func:`tl1_edge_instances`), and the
-    regression examples found by the thorough profile (:data:`REGRESSION`): the issue-11 limit on the smaller TL1
+    regression examples found by the thorough profile (:data:`REGRESSION`): the limit on the smaller TL1
     root (``w* = (-0.990, -0.817)``, ``k = 13``, ``a = 2.483``: RVSM ends at ``u = (-0.931, 0)``, a stable fixed
     point; the larger root 10.08 gives no fixed point there), a TL1 band whose smaller-root fixed point is the
     unstable separatrix between two stable ones, and a symmetric start (``w* = w0 = (1, 1)``).
@@ -59,10 +59,10 @@ Mutations (stored on the specs; each must make its check fail)
   ``mu_bar = lam (1/beta + 1/q)`` (the 1/q term dropped). Invisible for l0 (its kept value does not depend on mu).
 * ``soft_threshold_at_lam``: the predictor thresholds with ``mu = lam`` instead of ``lam/beta`` (everything else
   consistent with that mistake, i.e. the real predictor called with ``lam -> lam beta``).
-* ``only_larger_root``: the kept value is always the larger root (``root`` ignored): the smaller-root limit of
-  issue 11 is then declined.
+* ``only_larger_root``: the kept value is always the larger root (``root`` ignored): the smaller-root limit
+  (:data:`SMALLER_ROOT_LIMIT`) is then declined.
 * ``frozen_sq_stability``: stability judged with ``(s, q)`` frozen (the curvature of each coordinate alone,
-  ``q X'(u)/W'(u)`` kept, ``q + beta`` zeroed): the smaller root always "repels", so the issue-11 limit is called
+  ``q X'(u)/W'(u)`` kept, ``q + beta`` zeroed): the smaller root always "repels", so the smaller-root limit is called
   unstable.
 * ``prox_slope_one``: the linearization treats the prox as the identity on kept coordinates (``D = I`` there): it
   misses the negative curvature ``beta (1 - 1/W')`` of a concave penalty and accepts unstable smaller roots.
@@ -353,7 +353,7 @@ def _predict_tl1_threshold_without_factor(problem: nm.Problem, **kw: Any) -> nm.
 # Instances of limit_matches_prediction
 # ----------------------------------------------------------------------------------------------------------------------
 #: Regression examples found by the thorough profile (replayable: checks.replay("limit_matches_prediction", ...)).
-ISSUE_11_SMALLER_ROOT = Instance(d=2, k=13, w_star=(-0.9900207784249657, -0.8170524907856052), penalty="tl1",
+SMALLER_ROOT_LIMIT = Instance(d=2, k=13, w_star=(-0.9900207784249657, -0.8170524907856052), penalty="tl1",
                                  a=2.483, lam=0.07564, beta=0.3974, eta=0.6003,
                                  w0=(-1.0624753663382795, -0.9540614307210286))
 #: Three fixed points: both coordinates kept on the larger root (stable, reached from w*), the second zeroed
@@ -370,7 +370,7 @@ SYMMETRIC_START = Instance(d=2, k=8, w_star=(1.0, 1.0), penalty="tl1", a=1.0, la
 #: (a + 1)/a makes the predictor decline it (found by shrinking that mutation's failure).
 TL1_SUBCRITICAL_EDGE = Instance(d=2, k=1, w_star=(0.2905515549301321, 1.0), penalty="tl1", a=1.0,
                                 lam=0.07905694150420949, beta=1.0, eta=0.5, w0=(0.2905515549301321, 1.0))
-REGRESSION = (ISSUE_11_SMALLER_ROOT, TL1_UNSTABLE_SMALLER_ROOT, SYMMETRIC_START, TL1_SUBCRITICAL_EDGE)
+REGRESSION = (SMALLER_ROOT_LIMIT, TL1_UNSTABLE_SMALLER_ROOT, SYMMETRIC_START, TL1_SUBCRITICAL_EDGE)
 
 _EDGE_DIMS = {"quick": (2, 6), "thorough": (2, 12)}
 _EDGE_PATCHES = {"quick": (1, 8), "thorough": (1, 16)}

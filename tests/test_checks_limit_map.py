@@ -62,12 +62,12 @@ def test_corrected_no_false_positive_check_accepts_it_and_still_catches_leaks():
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Issue 11: the smaller TL1 root is a stable limit; the check accepts exactly the stable fixed points.
-def test_issue_11_smaller_root_passes_the_real_check_and_fails_the_mutations():
+# The smaller TL1 root is a stable limit; the check accepts exactly the stable fixed points.
+def test_smaller_root_limit_passes_the_real_check_and_fails_the_mutations():
     from checks.framework import replay
 
     spec = limit_map.LIMIT_MATCHES_PREDICTION
-    inst = limit_map.ISSUE_11_SMALLER_ROOT
+    inst = limit_map.SMALLER_ROOT_LIMIT
     out = replay("limit_matches_prediction", inst)
     assert out.passed and "smaller root at [0]" in out.detail, out.detail
     only_larger = replay("limit_matches_prediction", inst, spec.mutation("only_larger_root").overrides)
@@ -87,7 +87,7 @@ def test_unstable_smaller_root_is_not_accepted_as_stable():
 
 
 def test_a_declining_predictor_in_scope_fails_instead_of_being_rejected():
-    # issue 11, item 3: a predictor that declines (ok False) at a limit with k q > 1e-3 is a failure, not a skip
+    # a predictor that declines (ok False) at a limit with k q > 1e-3 is a failure, not a skip
     import dataclasses
 
     import numerics as nm
@@ -100,7 +100,7 @@ def test_a_declining_predictor_in_scope_fails_instead_of_being_rejected():
 
     l1 = Instance(d=3, k=2, w_star=(1.0, -0.5, 0.3), penalty="l1", a=None, lam=0.01, beta=0.5, eta=0.5,
                   w0=(0.8, -0.3, 0.2))
-    for inst in (l1, limit_map.ISSUE_11_SMALLER_ROOT):
+    for inst in (l1, limit_map.SMALLER_ROOT_LIMIT):
         assert replay("limit_matches_prediction", inst).passed
         out = replay("limit_matches_prediction", inst, {"predict": declining})  # returns: no rejection raised
         assert not out.passed and "declines" in out.detail

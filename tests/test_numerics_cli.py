@@ -1,5 +1,5 @@
 """Tests of ``python -m numerics run``: outputs, teacher generator, bad arguments (exit code 2, one line), what the
-summary says about convergence, atomic output, chunked large runs, progress and the memory check (issue 11)."""
+summary says about convergence, atomic output, chunked large runs, progress and the memory check."""
 
 from __future__ import annotations
 
@@ -86,10 +86,10 @@ if HAS_TORCH:
     (["--teacher", "sparse", "--sparsity", "1.5"], "--sparsity"),
     (["--penalty", "l2"], "--penalty"), (["--d", "x"], "--d"), (["--k", "0"], "--k"),
     (["--chunk", "0"], "--chunk"), (["--match-tol", "0"], "--match-tol"), (["--tol", "nan"], "--tol"),
-    # issue 11, item 8: these were tracebacks
+    # these were tracebacks once
     (["--teacher", "sparse", "--sparsity", "0.99", "--d", "20"], "--sparsity"),
     (["--device", "cuda"], "--device"), (["--device", "cpu"], "--device"),
-    # issue 11, item 6: options recorded in settings.json but ignored are rejected
+    # options recorded in settings.json but ignored are rejected
     (["--init-angle", "30"], "--init-angle"), (["--samples", "5"], "--samples"),
     (["--penalty", "l1", "--a", "2"], "--a"), (["--sparsity", "0.3"], "--sparsity"),
     *([] if HAS_TORCH else [(["--backend", "torch"], "--backend")]),
@@ -195,7 +195,8 @@ def _read(out):
 
 
 def test_tiny_step_size_is_not_reported_converged(tmp_path, capsys):
-    # issue 11: eta = 1e-12 stopped every trial after one update, "converged 100 %", 3.2 away from the limit
+    # with a step-based stopping rule, eta = 1e-12 stopped every trial after one update, "converged 100 %",
+    # 3.2 away from the limit
     out = tmp_path / "r"
     assert cli.main(["run", "--eta", "1e-12", "--trials", "20", "--iters", "200", "--quiet", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -206,7 +207,7 @@ def test_tiny_step_size_is_not_reported_converged(tmp_path, capsys):
 
 
 def test_d1_opposite_trials_are_reported(tmp_path, capsys):
-    # issue 11: with d = 1, the trials that start opposite w* stop at the critical point there (angle pi); they were
+    # with d = 1, the trials that start opposite w* stop at the critical point there (angle pi); they were
     # reported converged and self-consistent, with nothing saying that they are not at the predicted limit
     out = tmp_path / "r"
     assert cli.main(["run", "--d", "1", "--trials", "20", "--quiet", "--out", str(out)]) == 0
@@ -321,7 +322,7 @@ def test_available_memory_is_positive():
 
 
 def test_a_limit_on_the_smaller_tl1_root_counts_as_reached():
-    # Issue 11, item 1's example: RVSM ends at u = (-0.93118, 0), the smaller of the kept roots 0.931 and 10.08 of
+    # The smaller-root example: RVSM ends at u = (-0.93118, 0), the smaller of the kept roots 0.931 and 10.08 of
     # its first coordinate; the summary's reference (the fixed point with the branches reached) must be that limit.
     args = cli._parser().parse_args(["run", "--d", "2", "--k", "13", "--a", "2.483", "--lam", "0.07564",
                                      "--beta", "0.3974", "--eta", "0.6003", "--tol", "1e-13"])

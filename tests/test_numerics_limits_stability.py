@@ -24,7 +24,7 @@ from numerics.limits import (
 )
 from tests.test_numerics_limits import grad_ref
 
-# The example of issue 11: RVSM ends on the smaller TL1 root (0.93118 of the roots 0.93118 and 10.08).
+# The smaller-root example: RVSM ends on the smaller TL1 root (0.93118 of the roots 0.93118 and 10.08).
 ISSUE = dict(w_star=np.array([-0.9900207784249657, -0.8170524907856052]), k=13, a=2.483, lam=0.07564, beta=0.3974,
              eta=0.6003, w0=np.array([-1.0624753663382795, -0.9540614307210286]))
 # Three fixed points: kept on the larger root (stable), second coordinate zeroed (stable), and the second coordinate
@@ -107,7 +107,7 @@ def test_l1_and_l0_have_no_smaller_root():
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The issue-11 example
+# The smaller-root example
 def test_issue_example_reaches_a_stable_smaller_root(issue_limit):
     problem, w, u = issue_limit
     assert abs(u[0] + 0.93118) < 1e-5 and u[1] == 0

@@ -147,7 +147,7 @@ def test_history_contents_and_tol_stop():
     cos = np.sum(free.w * ws, axis=1) / np.linalg.norm(free.w, axis=1) / np.linalg.norm(ws, axis=1)
     np.testing.assert_allclose(h.angle[-1], np.arccos(np.clip(cos, -1, 1)), atol=1e-7)
     # with tol, each trial stops at the first update whose stationarity residual |w^{t+1} - w^t| / eta is below tol
-    # (the step-size-free measure: before issue 11 it was the step itself), and keeps that iterate
+    # (the step-size-free measure; once it was the step itself), and keeps that iterate
     tol = 1e-8
     stop = nm.run(problem, w0, eta=0.5, iters=800, tol=tol)
     first = np.argmax(h.step[1:] / 0.5 < tol, axis=0) + 1
@@ -183,7 +183,7 @@ def test_fixed_point_equations_at_the_limit(name, a):
     res = nm.run(nm.Problem(ws, K, name, lam, beta, a=a), w0, eta=0.5, iters=20000, tol=1e-13)
     assert np.all(res.converged)
     resid = population.grad(res.w, ws, K) + beta * (res.w - res.u)
-    # tol bounds the stationarity residual |grad l(w) + beta (w - u)| itself (not eta times it, as before issue 11);
+    # tol bounds the stationarity residual |grad l(w) + beta (w - u)| itself (not eta times it, as the step rule did);
     # recomputed at the kept iterate (one contracting step after the one measured) it is below tol too
     assert np.all(res.residual < 1e-13)
     assert np.max(np.linalg.norm(resid, axis=1)) <= 1e-13

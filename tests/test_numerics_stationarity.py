@@ -1,8 +1,8 @@
-"""Stopping and convergence mean what they say (issue 11, item 5).
+"""Stopping and convergence mean what they say.
 
 ``tol`` bounds a step-size-free stationarity measure (the relaxed Lagrangian's gradient in ``w``, tangential for a
 normalized iteration), and a trial that stops at the critical point opposite ``w*`` is reported as such
-(``RVSMResult.opposite``). Each test below fails on the engine before issue 11, where ``tol`` bounded the step
+(``RVSMResult.opposite``). Each test below fails on the earlier engine, where ``tol`` bounded the step
 ``|w^{t+1} - w^t|`` and nothing flagged the opposite ray.
 """
 
@@ -63,7 +63,7 @@ def test_tol_bounds_the_lagrangian_gradient_whatever_the_step_size(eta):
 def test_d1_trials_at_the_opposite_critical_point_are_flagged():
     # The issue's example: d = 1, 20 trials (the command line's teachers and starts). A start on the side opposite
     # w* stays there (angle pi: s = 0, the gradient no longer sees w*) and stops at a critical point that is not the
-    # predicted limit, w ~ -0.74 w*; before issue 11 those trials were reported converged and nothing told them
+    # predicted limit, w ~ -0.74 w*; under the old step rule those trials were reported converged and nothing told them
     # apart. (12 starts are opposite; in 11 of them u differs from the predicted u, in one both are 0.)
     ss = np.random.SeedSequence(0)
     s_teacher, s_init, _ = ss.spawn(3)

@@ -25,7 +25,7 @@ A kept coordinate of an RVSM limit solves ``X(u) = u + mu_bar rho'(u) = r |w*_i|
 4. **Why the smaller root can be stable.** With ``(s, q)`` frozen, a kept coordinate's own entry of ``M`` is
    ``q + beta (1 - 1/W') = q X'(u)/W'(u)``: negative at the smaller root, so one coordinate alone would repel. But
    ``(s, q)`` move with ``|w|``: ``H`` adds the radial curvature ``c_r``, which is large when ``q`` is small (``q``
-   is a small difference of ``O(1/k)`` terms there). The example of issue 11 (``k = 13``, TL1 ``a = 2.483``,
+   is a small difference of ``O(1/k)`` terms there). The smaller-root example (``k = 13``, TL1 ``a = 2.483``,
    ``q = 0.0058``, kept ``u = -0.931``, the smaller of the roots 0.931 and 10.08) has ``M`` eigenvalues 0.306 and
    0.416: RVSM converges to it at the rate ``0.816 = 1 - eta 0.306``. Where a smaller root lies between a stable
    larger-root and a stable zeroed fixed point it is typically the unstable one between them (the separatrix).
@@ -424,7 +424,7 @@ def verify_kept_roots_are_fixed_points(u_start: sp.Expr, *, cases: Sequence[tupl
                  + (f"{len(bad)} mismatches, first: {bad[0]}" if bad else "no mismatch"))
 
 
-#: The example of issue 11: RVSM reaches the smaller kept root, a stable fixed point (no larger-root fixed point
+#: The smaller-root example: RVSM reaches the smaller kept root, a stable fixed point (no larger-root fixed point
 #: exists for this problem).
 _EXAMPLE = {"w_star": [-0.9900207784249657, -0.8170524907856052], "k": 13, "a": 2.483, "lam": 0.07564,
             "beta": 0.3974, "eta": 0.6003, "w0": [-1.0624753663382795, -0.9540614307210286]}
@@ -458,7 +458,7 @@ def verify_stability(candidate: Mapping[str, sp.Expr], *, example: Mapping = _EX
                      ) -> Check:
     """The linearized map built from the candidate pieces (:func:`rvsm_jacobian`) against plain RVSM.
 
-    (1) The issue-11 example: RVSM from its start converges to the *smaller* kept root; the candidate's spectral
+    (1) The smaller-root example: RVSM from its start converges to the *smaller* kept root; the candidate's spectral
     radius there must be below 1 and equal the observed linear rate (ratio of successive steps) to 1e-3.
     (2) A smaller-root fixed point between two stable ones (solved independently from the companion-matrix roots):
     it must be predicted unstable, and RVSM started 1e-9 away from it along the leading eigenvector of a
@@ -528,7 +528,7 @@ def verify_stability(candidate: Mapping[str, sp.Expr], *, example: Mapping = _EX
     rows.append(f"larger root u = {np.array2string(u_l, precision=6)}: predicted {rho_l:.6f}, observed "
                 f"{rate_l:.6f}, back within {back:.1e}")
     return Check("numeric", "linear stability of kept roots: the spectral radius of I - eta (H + beta (I - D)) vs "
-                 "plain RVSM (converges to the issue-11 smaller root at that rate; leaves an unstable smaller root "
+                 "plain RVSM (converges to the example's smaller root at that rate; leaves an unstable smaller root "
                  "at that rate; returns to a stable larger root at that rate)", ok, "; ".join(rows))
 
 
@@ -606,7 +606,7 @@ def derive_kept_root_stability() -> Derivation:
         r"$c_r = |w^*|(k\sin t + k^2 - k)/(k^2\pi|w|)$, $c_t = |w^*|\sin t/(k\pi|w|)$. Stable iff the eigenvalues "
         r"of $M$ lie in $(0, 2/\eta)$. With $(s, q)$ frozen a kept coordinate contributes $qX'(u)/W'(u) < 0$ at the "
         r"smaller root, but the radial term $c_r$ (large when $q$ is small) can make $M$ positive definite: the "
-        r"smaller root is then a stable limit (issue 11: rate $0.816$); between a stable larger root and a "
+        r"smaller root is then a stable limit (the example above: rate $0.816$); between a stable larger root and a "
         r"stable zeroed branch it is typically unstable."
     )
     statement = {"prox_slope": kr["prox_slope"], "frozen_curvature": kr["frozen_curvature_factored"],
