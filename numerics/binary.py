@@ -25,7 +25,7 @@ import math
 from typing import Any
 
 from numerics import population
-from numerics._arrays import Array, check_positive_int
+from numerics._arrays import Array, check_positive_int, matmul
 from numerics.model import _check_zw, _preactivations, _residual
 
 __all__ = [
@@ -137,7 +137,7 @@ def coarse_grad(w: Array, Z: Array, y: Array, ste: str = "relu") -> Array:
     if ste == "identity":
         zsum = xp.sum(Z, axis=1)  # (N, d)
         coef = r * (2.0 / (n * k))
-        return xp.matmul(coef.T, zsum) if coef.ndim == 2 else xp.matmul(coef, zsum)
+        return matmul(xp, coef.T, zsum) if coef.ndim == 2 else matmul(xp, coef, zsum)
     return _relu_ste_from(xp, Z, pre, r, n, k, d)
 
 
@@ -149,7 +149,7 @@ def _relu_ste_from(xp: Any, Z: Array, pre: Array, r: Array, n: int, k: int, d: i
         rr = xp.reshape(xp.broadcast_to(xp.expand_dims(r, axis=1), (n, k, b)), (n * k, b))
     coef = xp.where(pre > 0, rr, xp.zeros_like(rr)) * (2.0 / (n * k))
     zf = xp.reshape(Z, (n * k, d))
-    return xp.matmul(coef.T, zf) if coef.ndim == 2 else xp.matmul(coef, zf)
+    return matmul(xp, coef.T, zf) if coef.ndim == 2 else matmul(xp, coef, zf)
 
 
 def loss_and_coarse_grad_batch(xp: Any, zf: Array, zsum: Array | None, w: Array, y: Array, n: int, k: int,
@@ -157,14 +157,14 @@ def loss_and_coarse_grad_batch(xp: Any, zf: Array, zsum: Array | None, w: Array,
     """Empirical loss (B,) and coarse gradient (B, d) for w (B, d), given the flattened samples zf (N k, d), the
     patch sums zsum (N, d) (identity STE only) and labels y (N, B). Used by the RVSM loop (samples fixed)."""
     b = int(w.shape[0])
-    pre = xp.matmul(zf, w.T)
+    pre = matmul(xp, zf, w.T)
     f = xp.mean(xp.reshape(xp.astype(pre > 0, pre.dtype), (n, k, b)), axis=1)
     r = f - y
     if ste == "identity":
-        return xp.mean(r * r, axis=0), xp.matmul((r * (2.0 / (n * k))).T, zsum)
+        return xp.mean(r * r, axis=0), matmul(xp, (r * (2.0 / (n * k))).T, zsum)
     rr = xp.reshape(xp.broadcast_to(xp.expand_dims(r, axis=1), (n, k, b)), (n * k, b))
     coef = xp.where(pre > 0, rr, xp.zeros_like(rr)) * (2.0 / (n * k))
-    return xp.mean(r * r, axis=0), xp.matmul(coef.T, zf)
+    return xp.mean(r * r, axis=0), matmul(xp, coef.T, zf)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from numerics._arrays import Array, check_positive_int, make_rng, namespace
+from numerics._arrays import Array, check_positive_int, make_rng, matmul, namespace
 
 __all__ = ["empirical_grad", "empirical_loss", "forward", "labels", "loss_and_grad_batch", "sample_patches"]
 
@@ -82,7 +82,7 @@ def _preactivations(xp: Any, Z: Array, w: Array) -> Array:
     """``Z_ni . w_b`` as an array (N k, B) (or (N k,) for w of shape (d,)): one matrix product."""
     n, k, d = (int(s) for s in Z.shape)
     zf = xp.reshape(Z, (n * k, d))
-    return xp.matmul(zf, w.T) if w.ndim == 2 else xp.matmul(zf, w)
+    return matmul(xp, zf, w.T) if w.ndim == 2 else matmul(xp, zf, w)
 
 
 def _forward_from_pre(xp: Any, pre: Array, n: int, k: int) -> Array:
@@ -207,9 +207,9 @@ def _grad_from(xp: Any, Z: Array, pre: Array, r: Array, n: int, k: int, d: int) 
     coef *= xp.expand_dims(r * (2.0 / (n * k)), axis=1)
     zf = xp.reshape(Z, (n * k, d))
     if pre.ndim == 1:
-        return xp.matmul(xp.reshape(coef, (n * k,)), zf)
+        return matmul(xp, xp.reshape(coef, (n * k,)), zf)
     # (coef^T Z) = (Z^T coef)^T: the same product, in the orientation BLAS runs fast ((B, N k) @ (N k, d))
-    return xp.matmul(xp.reshape(coef, (n * k, shape[2])).T, zf)
+    return matmul(xp, xp.reshape(coef, (n * k, shape[2])).T, zf)
 
 
 def loss_and_grad_batch(xp: Any, zf: Array, w: Array, y: Array, n: int, k: int) -> tuple[Array, Array]:
@@ -222,9 +222,9 @@ def loss_and_grad_batch(xp: Any, zf: Array, w: Array, y: Array, n: int, k: int) 
     1 * (r scale) is exact). No (N k, B) broadcast of r is materialized.
     """
     b = int(w.shape[0])
-    pre = xp.reshape(xp.matmul(zf, w.T), (n, k, b))
+    pre = xp.reshape(matmul(xp, zf, w.T), (n, k, b))
     m = xp.astype(pre > 0, pre.dtype)
     pre *= m  # relu(pre)
     r = xp.mean(pre, axis=1) - y
     m *= xp.expand_dims(r * (2.0 / (n * k)), axis=1)
-    return xp.mean(r * r, axis=0), xp.matmul(xp.reshape(m, (n * k, b)).T, zf)
+    return xp.mean(r * r, axis=0), matmul(xp, xp.reshape(m, (n * k, b)).T, zf)

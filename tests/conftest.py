@@ -56,7 +56,8 @@ def _load(name: str) -> Backend:
         torch = importlib.import_module("torch")
         if not torch.cuda.is_available():
             pytest.skip("torch_cuda: no CUDA device")
-        return Backend(name, torch, torch.device("cuda"))
+        # an array on the GPU reports an indexed device ("cuda:0"), which does not compare equal to "cuda"
+        return Backend(name, torch, torch.device("cuda", torch.cuda.current_device()))
     if name == "cupy":
         cp = importlib.import_module("cupy")
         try:
