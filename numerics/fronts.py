@@ -12,8 +12,9 @@ over ``lam >= 0`` (derived and verified in ``theory.fronts``; theory page, "Exac
   norm the critical set is the segment ``w = m u_end``, ``0 < m <= n_end``, with ``q < 0`` and
   ``lam = s u_end.w* - q m = s u_end.w* + b - c0 m``. ``lam(kappa)`` need not be monotone: a fold.
 - **l0** (closed form): at a fixed norm the loss grows with the angle to ``w*``, so the best support of size ``m`` is
-  the top-``m`` ``|w*_i|`` and its best point ``n_m w*_S/|w*_S|`` has ``n_m = |w*| (k h(t_m) + k^2 - k)/(k pi + k^2 - k)``,
-  ``h(t) = sin t + (pi - t) cos t``: a staircase of ``d + 1`` points.
+  the top-``m`` ``|w*_i|`` and its best point ``n_m w*_S/|w*_S|`` has
+  ``n_m = |w*| (k h(t_m) + k^2 - k)/(k pi + k^2 - k)``, ``h(t) = sin t + (pi - t) cos t``: a staircase of ``d + 1``
+  points.
 - **any penalty with a derivative** (TL1, and l1 as a cross-check): pseudo-arclength continuation of
   ``F(w_S, lam) = q(w) w_S - s(w) w*_S + lam P'(w_S) = 0`` from ``(w*, 0)``, so folds (of the ``(s, q)``
   self-consistency and of the kept-root equation) are passed, not jumped; a coordinate that reaches 0 leaves the
@@ -30,6 +31,7 @@ Everything here is NumPy float64 on the host (small ``d``; the fronts are curves
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable
@@ -47,14 +49,14 @@ from numerics.problem import resolve_penalty
 __all__ = [
     "Front",
     "Scored",
+    "continuation_front",
     "convex_hull_gap",
+    "epsilon_constraint",
     "excess_loss",
     "find_folds",
+    "l0_best_on_support",
     "l0_front",
     "l1_front",
-    "continuation_front",
-    "epsilon_constraint",
-    "l0_best_on_support",
     "lam_sweep",
     "pareto_front",
     "pareto_mask",
@@ -264,13 +266,13 @@ def find_folds(lam: Any) -> tuple[tuple[float, float], ...]:
     dl = np.diff(lv)
     sgn = np.sign(np.where(np.abs(dl) > tol, dl, 0.0))
     nz = np.flatnonzero(sgn)
-    turns = [int(j) for i, j in zip(nz[:-1], nz[1:], strict=True) if sgn[i] != sgn[j]]
+    turns = [int(j) for i, j in itertools.pairwise(nz) if sgn[i] != sgn[j]]
     if not turns:
         return ()
     levels = np.unique(np.concatenate([lv[turns], [lv.min(), lv.max()]]))
     lo_seg, hi_seg = np.minimum(lv[:-1], lv[1:]), np.maximum(lv[:-1], lv[1:])
     out: list[list[float]] = []
-    for a, b in zip(levels[:-1], levels[1:], strict=True):
+    for a, b in itertools.pairwise(levels):
         if b - a <= tol:
             continue
         mid = 0.5 * (a + b)
