@@ -8,9 +8,9 @@ over ``lam >= 0`` (derived and verified in ``theory.fronts``; theory page, "Exac
   ``w = (s/q) soft(w*, kappa)`` with ``kappa = lam/s``. The direction ``v = soft(w*, kappa)`` and the angle ``t`` depend
   on ``kappa`` alone and ``q = c0 - b(t)/|w|`` is affine in ``1/|w|``, so ``|w| = (s |v| + b)/c0`` is explicit and
   ``lam = kappa s``: one parameter ``kappa in [0, max|w*_i|)``. At its end (``kappa -> max|w*_i|``) ``q -> 0`` and
-  the path reaches ``n_end = b/c0`` along the direction ``u_end`` of the largest teacher coordinates; below that
-  norm the critical set is the segment ``w = m u_end``, ``0 < m <= n_end``, with ``q < 0`` and
-  ``lam = s u_end.w* - q m = s u_end.w* + b - c0 m``. ``lam(kappa)`` need not be monotone: a fold.
+  the path reaches ``n_end = b/c0`` along the direction ``u_end`` of the largest teacher coordinates (``T`` of them,
+  tied); below that norm the critical set is the segment ``w = m u_end``, ``0 < m <= n_end``, with ``q < 0`` and
+  ``lam = s max|w*_i| - q m/sqrt(T) = s max|w*_i| + (b - c0 m)/sqrt(T)``. ``lam(kappa)`` need not be monotone: a fold.
 - **l0** (closed form): at a fixed norm the loss grows with the angle to ``w*``, so the best support of size ``m`` is
   the top-``m`` ``|w*_i|`` and its best point ``n_m w*_S/|w*_S|`` has
   ``n_m = |w*| (k h(t_m) + k^2 - k)/(k pi + k^2 - k)``, ``h(t) = sin t + (pi - t) cos t``: a staircase of ``d + 1``
@@ -371,8 +371,9 @@ def l1_front(w_star: Any, k: int, *, n_points: int = 400, n_segment: int = 60) -
     ``b = (k sin t + k^2 - k)|w*|/(pi k^2)``, ``c0 = (k + (k^2 - k)/pi)/k^2``:
 
     ``w(kappa) = ((s |v| + b)/c0) v/|v|``, ``lam(kappa) = kappa s``, and ``q = c0 s|v|/(s|v| + b) > 0`` on the path.
-    Near the origin (``q <= 0``): ``w = m u_end``, ``lam = s_end u_end.w* + b_end - c0 m`` for
-    ``0 < m <= n_end = b_end/c0``; ``w = 0`` closes it (``l(0)``, ``lam`` the segment's limit).
+    Near the origin (``q <= 0``): ``w = m u_end`` (``u_end = sign(w*)/sqrt(T)`` on the ``T`` largest ``|w*_i|``),
+    ``lam = s_end max|w*_i| + (b_end - c0 m)/sqrt(T)`` for ``0 < m <= n_end = b_end/c0``; ``w = 0`` closes it
+    (``l(0)``, ``lam`` the segment's limit).
     """
     w_star = _teacher(w_star)
     k = _k(k)
@@ -387,7 +388,8 @@ def l1_front(w_star: Any, k: int, *, n_points: int = 400, n_segment: int = 60) -
     u, n_end, s_end, b_end = _l1_end(w_star, k)
     m = np.linspace(n_end, 0.0, n_segment)
     w1 = m[:, None] * u
-    lam1 = s_end * float(u @ w_star) + b_end - _c0(k) * m
+    n_top = int(np.count_nonzero(u))  # the largest |w*_i| may be tied: u = sign(w*) on them, / sqrt(n_top)
+    lam1 = s_end * kmax + (b_end - _c0(k) * m) / math.sqrt(n_top)
     w = np.concatenate([w0, w1])
     lam = np.concatenate([lam0, lam1])
     piece = np.concatenate([np.zeros(kap.size, int), np.ones(m.size, int)])
