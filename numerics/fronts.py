@@ -35,7 +35,7 @@ import itertools
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -374,6 +374,12 @@ def l1_front(w_star: Any, k: int, *, n_points: int = 400, n_segment: int = 60) -
     Near the origin (``q <= 0``): ``w = m u_end`` (``u_end = sign(w*)/sqrt(T)`` on the ``T`` largest ``|w*_i|``),
     ``lam = s_end max|w*_i| + (b_end - c0 m)/sqrt(T)`` for ``0 < m <= n_end = b_end/c0``; ``w = 0`` closes it
     (``l(0)``, ``lam`` the segment's limit).
+
+    With ``T > 1`` tied largest coordinates that symmetric segment is critical but dominated: stationarity on the
+    tied set with unequal ``|w_i|`` forces ``q = 0``, i.e. ``|w| = b(t)/c0`` and ``lam = s(t) max|w*_i|``, a family in
+    which only ``|x|_1`` of the direction ``x`` matters (it fixes ``t`` and the penalty); it is traced by
+    ``x ~ sign(w*) (1, c, ..., c)`` on the tied set, ``c`` from 1 to 0 (piece 2), and joins the 1-sparse segment
+    ``w = m e_1``, ``lam = s_1 max|w*_i| + b_1 - c0 m``, ``m <= b_1/c0`` (piece 3); the symmetric segment is piece 1.
     """
     w_star = _teacher(w_star)
     k = _k(k)
@@ -386,31 +392,68 @@ def l1_front(w_star: Any, k: int, *, n_points: int = 400, n_segment: int = 60) -
     kap = np.unique(np.concatenate([np.linspace(0.0, kmax, n_points, endpoint=False), a[a < kmax]]))
     w0, lam0 = _l1_path_points(w_star, k, kap)
     u, n_end, s_end, b_end = _l1_end(w_star, k)
+    c0 = _c0(k)
+    ns = float(np.linalg.norm(w_star))
     m = np.linspace(n_end, 0.0, n_segment)
-    w1 = m[:, None] * u
     n_top = int(np.count_nonzero(u))  # the largest |w*_i| may be tied: u = sign(w*) on them, / sqrt(n_top)
-    lam1 = s_end * kmax + (b_end - _c0(k) * m) / math.sqrt(n_top)
-    w = np.concatenate([w0, w1])
-    lam = np.concatenate([lam0, lam1])
-    piece = np.concatenate([np.zeros(kap.size, int), np.ones(m.size, int)])
-    param = np.concatenate([kap, m])
+    sym_w = m[:, None] * u
+    sym_lam = s_end * kmax + (b_end - c0 * m) / math.sqrt(n_top)
+    first = int(np.flatnonzero(u)[0])
+    e1 = np.zeros_like(w_star)
+    e1[first] = np.sign(w_star[first])
+
+    def q0_points(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The ``q = 0`` family of tied teachers: direction ``x_c`` = sign(w*) (1, c, ..., c) on the tied set."""
+        x = np.where(u != 0, np.sign(w_star) * c[:, None], 0.0)
+        x[:, first] = np.sign(w_star[first])
+        x /= np.linalg.norm(x, axis=1)[:, None]
+        t = _angle_to(x, w_star)
+        return (_b(t, ns, k) / c0)[:, None] * x, (_PI - t) / (k * _PI) * kmax
+
+    ws_, lams_, pieces_, params_ = [w0], [lam0], [np.zeros(kap.size, int)], [kap]
+    if n_top > 1:
+        # tied largest coordinates: a family with q = 0 (|w| = b(t)/c0, lam = s kmax) joins the path's end to the
+        # 1-sparse direction e1, whose segment (q < 0) then reaches 0; the symmetric segment is critical but dominated
+        cs = np.linspace(1.0, 0.0, n_segment)
+        wq, lq = q0_points(cs)
+        t1 = float(_angle_to(e1[None, :], w_star)[0])
+        s1, b1 = (_PI - t1) / (k * _PI), float(_b(np.asarray(t1), ns, k))
+        m1 = np.linspace(b1 / c0, 0.0, n_segment)
+        ws_ += [wq, m1[:, None] * e1]
+        lams_ += [lq, s1 * kmax + b1 - c0 * m1]
+        pieces_ += [np.full(cs.size, 2), np.full(m1.size, 3)]
+        params_ += [cs, m1]
+    ws_.append(sym_w)
+    lams_.append(sym_lam)
+    pieces_.append(np.ones(m.size, int))
+    params_.append(m)
+    w = np.concatenate(ws_)
+    lam = np.concatenate(lams_)
+    piece = np.concatenate(pieces_)
+    param = np.concatenate(params_)
     u1 = float(np.sum(np.abs(u)))
 
     def refine(pc: int, i: int, tau: float) -> np.ndarray | None:
         if pc == 1:
             return (tau / u1) * u
+        if pc == 3:
+            return tau * e1
         from scipy.optimize import brentq
 
+        def point(x: float) -> np.ndarray:
+            return (q0_points(np.array([x]))[0] if pc == 2 else _l1_path_points(w_star, k, np.array([x]))[0])[0]
+
         def g(x: float) -> float:
-            return float(np.sum(np.abs(_l1_path_points(w_star, k, np.array([x]))[0]))) - tau
+            return float(np.sum(np.abs(point(x)))) - tau
 
         lo_, hi_ = param[i], param[i + 1]
         if g(lo_) * g(hi_) > 0:
             return None
-        x = brentq(g, lo_, hi_, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200)
-        return _l1_path_points(w_star, k, np.array([x]))[0][0]
+        return point(brentq(g, lo_, hi_, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200))
 
-    return _assemble("l1", w_star, k, L1(), w, lam, piece, param, refine)
+    fold_path = lam if n_top == 1 else lam[piece != 1]
+    front = _assemble("l1", w_star, k, L1(), w, lam, piece, param, refine)
+    return replace(front, folds=find_folds(fold_path))
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from numerics.penalties import L1, TL1
 
 FOLD = (np.array([1.0, 0.95, 0.9, 0.0]), 8)  # lam(kappa) folds for this teacher
 PLAIN = (np.array([1.0, -0.5, 0.2]), 4)  # no fold for l1
+TIED = (np.array([0.3, -1.0, 1.0, 0.5, 0.0]), 5)  # tied largest |w*_i|: the front breaks the symmetry near 0
 
 
 class L1ViaContinuation(L1):
@@ -45,7 +46,7 @@ def _stationarity_residual(front: F.Front, pen) -> float:
     return worst
 
 
-@pytest.mark.parametrize("case", [FOLD, PLAIN, (np.array([0.3, -1.0, 1.0, 0.5, 0.0]), 5)])
+@pytest.mark.parametrize("case", [FOLD, PLAIN, TIED])
 def test_l1_front_points_are_stationary(case):
     front = F.pareto_front(*case, "l1")
     # the gradient has terms of size ~ |w*| (1 + (k - 1)/pi)/k; rounding of a few ulps of them
@@ -76,11 +77,23 @@ def test_epsilon_constraint_does_not_beat_the_front(case, pen, a):
     front = F.pareto_front(*case, pen, a=a)
     pmax = front.penalty_value[0]
     for j, tau in enumerate(np.array([0.1, 0.35, 0.6, 0.8, 0.95]) * pmax):
-        best, w = F.epsilon_constraint(*case, pen, tau, a=a, starts=6, seed=j)
+        best, _ = F.epsilon_constraint(*case, pen, tau, a=a, starts=6, seed=j)
         fv = float(front.value_at(tau))
         assert fv <= best + 1e-10, (tau, fv, best)
         # and the front is attained: the multistart finds it (to SLSQP's accuracy) from some start
         assert best <= fv + 1e-6
+
+
+def test_tied_teacher_front_breaks_the_symmetry():
+    front = F.pareto_front(*TIED, "l1")
+    assert set(np.unique(front.piece)) == {0, 1, 2, 3}
+    sym = (front.piece == 1) & (front.penalty_value > 0)
+    # the symmetric segment near 0 is dominated: the exact front is strictly below it at its own penalty values
+    assert np.all(front.value_at(front.penalty_value[sym]) < front.loss[sym] - 1e-6)
+    for j, frac in enumerate((0.05, 0.2, 0.4, 0.6)):
+        tau = frac * front.penalty_value[0]
+        best, _ = F.epsilon_constraint(*TIED, "l1", tau, starts=6, seed=j)
+        assert abs(float(front.value_at(tau)) - best) < 1e-10
 
 
 def _brute_l0(w_star, k):
