@@ -618,7 +618,9 @@ def continuation_front(w_star: Any, k: int, penalty: Penalty | str, *, a: float 
     Raises
     ------
     ValueError
-        For l0 (no continuation: its derivative vanishes), a bad ``step`` or ``max_points``.
+        For l0 (no continuation: its derivative vanishes), a teacher with tied nonzero ``|w*_i|`` (the front then
+        leaves the symmetric branch the continuation follows; branch switching is not implemented), a bad ``step``
+        or ``max_points``.
 
     Notes
     -----
@@ -637,6 +639,11 @@ def continuation_front(w_star: Any, k: int, penalty: Penalty | str, *, a: float 
     pen = resolve_penalty(penalty, a)
     if isinstance(pen, L0) or float(np.abs(pen.derivative(np.array([1.0])))[0]) == 0.0:
         raise ValueError(f"continuation needs a penalty with a nonzero derivative; got {pen!r} (use l0_front)")
+    nz = np.abs(w_star[w_star != 0])
+    if np.unique(nz).size < nz.size:
+        raise ValueError("w_star has tied nonzero |w*_i|: continuation from w* stays on the symmetric branch, which "
+                         "the front leaves (symmetry breaking, seen for TL1 with w* = (1, 1, 0.3)); untie the "
+                         "teacher (the l1 closed form handles ties)")
     if not (isinstance(step, (int, float)) and 0 < step <= 0.5):
         raise ValueError(f"step must be in (0, 0.5]; got {step!r}")
     if not (isinstance(max_points, int) and max_points >= 10):

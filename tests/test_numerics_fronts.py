@@ -191,6 +191,8 @@ def test_validation_messages():
         F.pareto_front(FOLD[0], 0, "l1")
     with pytest.raises(ValueError, match="continuation"):
         F.continuation_front(FOLD[0], 8, "l0")
+    with pytest.raises(ValueError, match="tied"):
+        F.pareto_front(np.array([1.0, 1.0, 0.3]), 8, "tl1", a=1.0)
     with pytest.raises(ValueError, match="tau"):
         F.epsilon_constraint(FOLD[0], 8, "l1", -1.0)
     with pytest.raises(ValueError, match="beta"):
