@@ -269,7 +269,7 @@ def find_folds(lam: Any) -> tuple[tuple[float, float], ...]:
     turns = [int(j) for i, j in itertools.pairwise(nz) if sgn[i] != sgn[j]]
     if not turns:
         return ()
-    levels = np.unique(np.concatenate([lv[turns], [lv.min(), lv.max()]]))
+    levels = np.unique(np.concatenate([lv[turns], [lv.min(), lv.max(), lv[0], lv[-1]]]))
     lo_seg, hi_seg = np.minimum(lv[:-1], lv[1:]), np.maximum(lv[:-1], lv[1:])
     out: list[list[float]] = []
     for a, b in itertools.pairwise(levels):

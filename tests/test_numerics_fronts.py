@@ -173,6 +173,9 @@ def test_pareto_mask_and_find_folds_on_small_cases():
     assert F.find_folds([0, 1, 2, 3]) == ()
     folds = F.find_folds([0, 1, 2, 1.5, 1.2, 2.5, 3])
     assert len(folds) == 1 and folds[0] == pytest.approx((1.2, 2.0))
+    # a path whose lam falls at its end (TL1 near 0): the values in (end, max) are met twice
+    folds = F.find_folds([0, 1, 2, 3, 2.5])
+    assert len(folds) == 1 and folds[0] == pytest.approx((2.5, 3.0))
 
 
 def test_batched_teachers_give_one_front_each():
