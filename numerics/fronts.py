@@ -54,6 +54,7 @@ __all__ = [
     "epsilon_constraint",
     "excess_loss",
     "find_folds",
+    "front_command",
     "l0_best_on_support",
     "l0_front",
     "l1_front",
@@ -1134,3 +1135,62 @@ def epsilon_constraint(w_star: Any, k: int, penalty: Penalty | str, tau: float, 
         if val < best:
             best, best_w = val, split(x)
     return best, best_w
+
+
+def front_command(*, penalty: str, a: float | None, d: int, k: int, seed: int, w_star: str | None, out: str,
+                  n_points: int = 400) -> dict[str, Any]:
+    """``python -m numerics front``: the exact front of one teacher written to ``out`` (CSV and JSON).
+
+    Parameters
+    ----------
+    penalty : {"l1", "l0", "tl1"}
+    a : float or None
+        TL1's parameter (default 1 for TL1; must be None otherwise).
+    d, k : int
+        Dimension (ignored with ``w_star``) and patches.
+    seed : int
+        Seed of the Gaussian teacher (:func:`numerics.make_teachers`) when ``w_star`` is not given.
+    w_star : str or None
+        An explicit teacher, comma-separated (``"1,0.95,0.9,0"``).
+    out : str
+        Output folder, checked before anything is computed.
+    n_points : int
+        l1: points on the ``kappa`` path.
+
+    Returns
+    -------
+    dict
+        A summary (teacher, points, Pareto points, folds, the files written).
+
+    Raises
+    ------
+    ValueError
+        One line naming the bad option.
+    """
+    from numerics.teachers import make_teachers
+
+    out_path = check_out_dir(out)
+    if penalty != "tl1" and a is not None:
+        raise ValueError("--a is only used with --penalty tl1")
+    if penalty == "tl1" and a is None:
+        a = 1.0
+    if k < 1:
+        raise ValueError(f"--k must be >= 1; got {k}")
+    if n_points < 2:
+        raise ValueError(f"--points must be >= 2; got {n_points}")
+    if w_star is not None:
+        try:
+            ws = np.array([float(v) for v in w_star.split(",")])
+        except ValueError:
+            raise ValueError(f"--w-star must be comma-separated numbers; got {w_star!r}") from None
+    else:
+        if d < 1:
+            raise ValueError(f"--d must be >= 1; got {d}")
+        if seed < 0:
+            raise ValueError(f"--seed must be >= 0; got {seed}")
+        ws = make_teachers(1, d, seed=seed)[0]
+    front = pareto_front(ws, k, penalty, a=a, n_points=n_points)
+    csv_path, json_path = write_front(front, out_path)
+    return {"penalty": penalty, "a": a, "k": k, "w_star": [float(v) for v in ws], "points": len(front),
+            "pareto": int(front.pareto.sum()), "folds": [list(f) for f in front.folds],
+            "files": [str(csv_path), str(json_path)]}

@@ -210,3 +210,16 @@ def test_write_front(tmp_path, fold_l1):
     assert len(rows) == len(fold_l1) + 1 and rows[0].startswith("penalty_value,loss,lam")
     with pytest.raises(ValueError, match="--out"):
         F.write_front(fold_l1, csv)  # a file, not a folder
+
+
+def test_front_subcommand(tmp_path, capsys):
+    from numerics.cli import main
+
+    assert main(["front", "--penalty", "l1", "--w-star", "1,0.95,0.9,0", "--k", "8", "--points", "50",
+                 "--out", str(tmp_path)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["pareto"] == summary["points"] and len(summary["folds"]) == 1
+    assert (tmp_path / "front.csv").exists() and (tmp_path / "front.json").exists()
+    assert main(["front", "--penalty", "l1", "--a", "2", "--out", str(tmp_path)]) == 2
+    assert "--a" in capsys.readouterr().err
+    assert main(["front", "--w-star", "1,x", "--out", str(tmp_path)]) == 2
