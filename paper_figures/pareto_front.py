@@ -35,7 +35,7 @@ TL1_A = 1.0
 BETAS_A = (0.1, 1.0, 10.0)
 
 PRESETS = {
-    "tiny": {"n_points": 80, "n_sweep": 10, "shrink": 0.15, "n_lam": 4, "n_beta": 4, "step": 0.05},
+    "tiny": {"n_points": 80, "n_sweep": 10, "shrink": 0.15, "n_lam": 3, "n_beta": 3, "step": 0.05},
     "quick": {"n_points": 300, "n_sweep": 30, "shrink": 0.04, "n_lam": 10, "n_beta": 10, "step": 0.01},
     "full": {"n_points": 800, "n_sweep": 60, "shrink": 0.02, "n_lam": 24, "n_beta": 20, "step": 0.005},
 }

@@ -204,7 +204,7 @@ def _staircase_values(w_star: np.ndarray, k_val: int, scale_fn: Callable) -> np.
     return np.array(out)
 
 
-def verify_l0_brute_force(scale_candidate: sp.Expr, *, n_cases: int = 3, d_max: int = 6, seed: int = 2) -> Check:
+def verify_l0_brute_force(scale_candidate: sp.Expr, *, n_cases: int = 2, d_max: int = 5, seed: int = 2) -> Check:
     """Independent: the staircase (top-``m`` support, candidate scale) equals the minimum over **all** supports of
     size ``m`` of ``l`` minimized by Nelder-Mead from several starts (``d <= d_max``)."""
     scale_fn = sp.lambdify((ns, theta, k), scale_candidate, "numpy")
