@@ -130,7 +130,36 @@ def _parser() -> argparse.ArgumentParser:
                    help="output directory for results.csv and settings.json, created if needed (default: none, "
                         "nothing is written)")
     r.add_argument("--quiet", action="store_true", help="no progress lines on stderr (default: off)")
+    f = sub.add_parser("front", help="the exact loss-penalty trade-off front of one teacher (numerics.fronts)",
+                       description="Compute the exact front of (sum_i P(w_i), l(w)) for one teacher and write "
+                                   "front.csv (one row per critical point, with its lam and a Pareto flag) and "
+                                   "front.json (parameters and the lam folds).")
+    f.add_argument("--penalty", choices=("l1", "l0", "tl1"), default="l1", help="penalty (default: l1)")
+    f.add_argument("--a", type=float, default=None, help="TL1 parameter a > 0; only with --penalty tl1 (default: 1)")
+    f.add_argument("--d", type=int, default=4, help="dimension of a seeded Gaussian teacher (default: 4)")
+    f.add_argument("--k", type=int, default=8, help="number of patches k >= 1 (default: 8)")
+    f.add_argument("--seed", type=int, default=0, help="seed of the teacher >= 0 (default: 0)")
+    f.add_argument("--w-star", default=None, help="explicit teacher, comma-separated, e.g. 1,0.95,0.9,0 "
+                                                  "(replaces --d and --seed)")
+    f.add_argument("--points", type=int, default=400, help="l1: points on the closed-form path (default: 400)")
+    f.add_argument("--out", required=True, help="output folder for front.csv and front.json")
     return p
+
+
+def front_cli(args: argparse.Namespace) -> int:
+    """``python -m numerics front``: parse-level glue; the computation is :func:`numerics.fronts.front_command`."""
+    import json as _json
+
+    from numerics.fronts import front_command
+
+    try:
+        summary = front_command(penalty=args.penalty, a=args.a, d=args.d, k=args.k, seed=args.seed,
+                                w_star=args.w_star, out=args.out, n_points=args.points)
+    except ValueError as exc:
+        print(f"python -m numerics front: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    print(_json.dumps(summary))
+    return 0
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -675,6 +704,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "front":
+        return front_cli(args)
     try:
         setup = prepare(args)
     except ValueError as exc:

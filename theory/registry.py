@@ -33,6 +33,8 @@ DERIVATIONS: dict[str, str] = {
     "coarse_gradient_correlation": "binary:derive_coarse_gradient_correlation",
     "binary_split_collapse": "binary_limits:derive_binary_split_collapse",
     "binary_split_fixed_points": "binary_limits:derive_binary_split_fixed_points",
+    "front_l1": "fronts:derive_l1_front",
+    "front_l0": "fronts:derive_l0_front",
 }
 
 
