@@ -429,8 +429,10 @@ def summarize(results: dict[str, np.ndarray], grid: Sequence[float], *, referenc
     -------
     dict of arrays, one row per (model, method, beta, grid point)
         ``model``, ``method``, ``beta``, ``sparsity`` (grid), ``n_seeds`` (seeds whose curve covers the point),
-        ``acc_mean``, ``acc_lo``, ``acc_hi``; ``diff_ref_*`` (method minus reference, paired by seed; seeds where
-        both curves cover the point) and ``diff_l1_*`` (minus RVSM l1 at the same beta; NaN for other methods).
+        ``acc_mean``, ``acc_lo``, ``acc_hi``; ``diff_ref_*`` (method minus reference, paired by seed) and
+        ``diff_l1_*`` (minus RVSM l1 at the same beta; NaN for other methods). Means, intervals and differences are
+        given only where every seed's curve (both curves, for a difference) covers the point, so that every value
+        is over the same seeds; NaN elsewhere.
         Dense training has one row at its mean sparsity (its accuracy is a level, not a curve).
     """
     grid = np.asarray(grid, dtype=np.float64)
@@ -447,6 +449,10 @@ def summarize(results: dict[str, np.ndarray], grid: Sequence[float], *, referenc
                                                max_gap=max_gap)
                              for s in seeds])
 
+        def covered(x: np.ndarray) -> np.ndarray:
+            """NaN at a grid point unless every seed's curve covers it (means and pairs over the same seeds)."""
+            return np.where(np.all(np.isfinite(x), axis=0), x, np.nan)
+
         ref = curves(reference, np.nan)
         for method, beta in method_keys({k: v[results["model"] == model] for k, v in results.items()}):
             if method == "dense":
@@ -456,9 +462,9 @@ def summarize(results: dict[str, np.ndarray], grid: Sequence[float], *, referenc
                 nan = [[np.nan]] * 6
             else:
                 acc = curves(method, beta)
-                m, lo, hi = t_interval(acc, level=level)
-                dr = t_interval(acc - ref, level=level)
-                dl = (t_interval(acc - curves("rvsm_l1", beta), level=level)
+                m, lo, hi = t_interval(covered(acc), level=level)
+                dr = t_interval(covered(acc - ref), level=level)
+                dl = (t_interval(covered(acc - curves("rvsm_l1", beta)), level=level)
                       if method in ("rvsm_l0", "rvsm_tl1") else (np.full(grid.size, np.nan),) * 3)
                 vals = [grid, np.sum(np.isfinite(acc), axis=0), m, lo, hi]
                 nan = [*dr, *dl]

@@ -192,3 +192,22 @@ def test_run_study_restores_threads():
 def test_bad_config(kwargs, match):
     with pytest.raises(ValueError, match=match):
         StudyConfig(**kwargs)
+
+
+def test_summarize_reports_only_points_every_seed_reaches():
+    rows = []
+    for seed in range(3):
+        top = 0.5 if seed == 2 else 0.9  # seed 2's sweep stops at half zeros
+        for s in (0.1, 0.3, 0.5, 0.7, 0.9):
+            rows.append(("mlp", seed, "prune", np.nan, s, 0.9))
+            if s <= top:
+                rows.append(("mlp", seed, "rvsm_l1", 1.0, s, 0.8))
+    res = {k: np.array([r[i] for r in rows]) for i, k in enumerate(("model", "seed", "method", "beta", "sparsity",
+                                                                     "accuracy"))}
+    for k in ("seed", "beta", "sparsity", "accuracy"):
+        res[k] = res[k].astype(float)
+    out = summarize(res, [0.4, 0.8], max_gap=0.25)
+    sel = out["method"] == "rvsm_l1"
+    np.testing.assert_array_equal(out["n_seeds"][sel], [3, 2])
+    assert out["acc_mean"][sel][0] == pytest.approx(0.8) and np.isnan(out["acc_mean"][sel][1])
+    assert out["diff_ref_mean"][sel][0] == pytest.approx(-0.1) and np.isnan(out["diff_ref_mean"][sel][1])
