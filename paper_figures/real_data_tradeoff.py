@@ -163,11 +163,12 @@ def draw(csv_path: Path, out_dir: Path) -> list[Path]:
                         ax_b.fill_between(x, data["diff_ref_lo"][s], data["diff_ref_hi"][s], color=col, alpha=0.13,
                                           lw=0)
             ax_b.axhline(0.0, color="black", lw=0.8)
-            name = {"cnn": f"CNN ($k = 4$ patches $4\\times4$, $C = {meta['filters']}$)",
+            name = {"cnn": f"CNN (4 patches $4\\times4$, $C = {meta['filters']}$ filters)",
                     "mlp": f"MLP (64-{meta['hidden']}-10)"}[inv_model[mcode]]
+            short = {"cnn": "CNN", "mlp": "MLP"}[inv_model[mcode]]
             letter = "abcdefgh"
             ax_a.set_title(f"({letter[2 * r]}) {name}: test accuracy")
-            ax_b.set_title(f"({letter[2 * r + 1]}) {name}: minus pruning, paired")
+            ax_b.set_title(f"({letter[2 * r + 1]}) {short}: accuracy minus pruning's (paired by seed)")
             ax_a.set_ylabel("test accuracy")
             ax_b.set_ylabel("accuracy difference")
             lo = np.nanmin(data["acc_lo"][sel_m & (data["sparsity"] <= 0.9)])
