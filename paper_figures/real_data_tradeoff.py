@@ -33,8 +33,8 @@ def _gammas(n: int) -> dict[str, tuple[float, ...]]:
 
 
 PRESETS = {
-    "tiny": {"seeds": (0, 1), "epochs": 2, "finetune_epochs": 1, "gammas": _gammas(3),
-             "prune_targets": (0.3, 0.6, 0.9)},
+    "tiny": {"seeds": (0, 1), "epochs": 2, "finetune_epochs": 1, "gammas": _gammas(6),
+             "prune_targets": (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)},
     "quick": {"seeds": (0, 1, 2, 3, 4), "epochs": 12, "finetune_epochs": 4, "gammas": _gammas(10),
               "prune_targets": (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)},
     "full": {"seeds": tuple(range(10)), "epochs": 45, "finetune_epochs": 15, "gammas": _gammas(16),
@@ -85,8 +85,9 @@ def config(preset: str):
     return StudyConfig(**PRESETS[preset])
 
 
-def compute(out_dir: Path, preset: str = "quick") -> Path:
-    """Run the study, write ``real_data_tradeoff.csv`` (curves) and ``real_data_tradeoff_points.csv`` (raw)."""
+def table(preset: str = "quick") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict]:
+    """Run the study for ``preset``: the curve rows (``COLUMNS``), the raw points (``POINT_COLUMNS``) and the
+    metadata (every parameter, the study's wall time)."""
     import time
 
     from numerics import real_data
@@ -104,10 +105,16 @@ def compute(out_dir: Path, preset: str = "quick") -> Path:
             "batch_size": cfg.batch_size, "tl1_a": cfg.tl1_a, "filters": cfg.filters, "hidden": cfg.hidden,
             "test_fraction": cfg.test_fraction, "level": 0.95, "study_seconds": round(seconds, 1),
             "gammas": {k: list(v) for k, v in cfg.gammas.items()}, "prune_targets": list(cfg.prune_targets)}
-    out_dir = Path(out_dir)
     pts = {c: res[c] for c in POINT_COLUMNS}
     pts["model"] = np.array([MODEL_CODES[m] for m in res["model"]])
     pts["method"] = np.array([METHOD_CODES[m] for m in res["method"]])
+    return cols, pts, meta
+
+
+def compute(out_dir: Path, preset: str = "quick") -> Path:
+    """Run the study, write ``real_data_tradeoff.csv`` (curves) and ``real_data_tradeoff_points.csv`` (raw)."""
+    cols, pts, meta = table(preset)
+    out_dir = Path(out_dir)
     write_csv(out_dir / f"{NAME}_points.csv", pts, POINT_DESCRIPTIONS,
               title="Real-data study: every configuration of every seed (digits)", meta=meta)
     return write_csv(out_dir / f"{NAME}.csv", cols, DESCRIPTIONS,
