@@ -344,8 +344,8 @@ def run_study(cfg: StudyConfig, *, threads: int | None = 1) -> dict[str, np.ndar
     """:func:`run_seed` for every model and seed; the rows concatenated with ``model`` and ``seed`` columns.
 
     ``threads``: torch's intra-op threads during the study (restored afterwards; None keeps torch's setting). The
-    default 1 because the study's tensors are small: on the shared 2-core machine two threads made a seed of the
-    CNN 9x slower (92 s against 10.6 s, measured), and the results were the same.
+    default 1 because the study's tensors are small: on the shared, loaded 2-core development machine two threads
+    made one seed of the CNN 9x slower (92 s against 10.6 s, measured once), with the same results.
     """
     old = torch.get_num_threads()
     if threads is not None:
