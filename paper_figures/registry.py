@@ -32,6 +32,7 @@ FIGURES: tuple[str, ...] = (
     "finite_sample",
     "binary_coarse_gradient",
     "pareto_front",
+    "real_data_tradeoff",
 )
 PRESET_NAMES = ("tiny", "quick", "full")
 
