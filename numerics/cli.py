@@ -130,7 +130,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="output directory for results.csv and settings.json, created if needed (default: none, "
                         "nothing is written)")
     r.add_argument("--quiet", action="store_true", help="no progress lines on stderr (default: off)")
+    _add_sweep_parser(sub)
     return p
+
+
+def _add_sweep_parser(sub: Any) -> None:
+    """``sweep``: a parameter sweep on Dask into a resumable Zarr store (options in numerics.sweep.command)."""
+    from numerics.sweep.command import add_arguments
+
+    add_arguments(sub.add_parser("sweep", help="run a parameter sweep (TOML spec) on Dask into a resumable Zarr store",
+                                 description="Run the tasks of a sweep spec that its store still misses, on a local "
+                                             "Dask cluster or an existing one (--scheduler); see docs/sweeps.rst."))
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -675,6 +685,10 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "sweep":
+        from numerics.sweep.command import main as sweep_main
+
+        return sweep_main(args, parser.prog)
     try:
         setup = prepare(args)
     except ValueError as exc:
