@@ -31,6 +31,7 @@ FIGURES: tuple[str, ...] = (
     "l0_hysteresis",
     "finite_sample",
     "binary_coarse_gradient",
+    "phase_diagram",
 )
 PRESET_NAMES = ("tiny", "quick", "full")
 

@@ -1,0 +1,115 @@
+"""``python -m benchmarks.sweep SPEC --store DIR [--workers N] [--plain]``: a sweep's throughput and peak memory.
+
+Runs ``numerics.sweep.run_sweep`` on a local cluster while a thread samples (every 0.2 s) the resident set size of
+this process (the client) and of every process it started (the scheduler runs in the client; the workers are
+nanny-spawned children), and prints the peak RSS of the client, of the largest worker and of all together, the
+load average before and after, and the throughput in trial-iterations per second (the sum over trials of the
+iterations performed, divided by the wall time of the sweep, cluster start included).
+
+With ``--plain`` it then runs the same cells with the plain engine in this one process (one ``numerics.run`` over
+all the trials of a cell, the same teachers, start points and options as the sweep's tasks, one BLAS thread) and
+prints its trial-iterations per second, so the two rates come from the same machine in the same run. The store must
+not exist (a resumed sweep would measure only the missing tasks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+
+class _RssSampler(threading.Thread):
+    """Peak RSS (bytes) of this process and of its descendants, sampled every ``period`` seconds."""
+
+    def __init__(self, period: float = 0.2):
+        super().__init__(daemon=True)
+        import psutil
+
+        self.psutil, self.period, self.stop_flag = psutil, period, threading.Event()
+        self.me = psutil.Process()
+        self.client = 0
+        self.worker = 0
+        self.total = 0
+
+    def run(self) -> None:
+        while not self.stop_flag.is_set():
+            try:
+                client = self.me.memory_info().rss
+                kids = []
+                for c in self.me.children(recursive=True):
+                    try:
+                        kids.append(c.memory_info().rss)
+                    except self.psutil.Error:
+                        pass
+            except self.psutil.Error:
+                continue
+            self.client = max(self.client, client)
+            self.worker = max([self.worker, *kids])
+            self.total = max(self.total, client + sum(kids))
+            self.stop_flag.wait(self.period)
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.3f} GiB"
+
+
+def plain_engine(spec: Any) -> tuple[float, int, float]:
+    """The spec's cells with the plain engine in this process: (wall seconds, trial-iterations, rate)."""
+    from numerics.sweep.plan import task
+    from numerics.sweep.task import run_task
+
+    t0 = time.perf_counter()
+    work = 0
+    whole = replace(spec, block=spec.trials)  # one batched run per cell, all its trials
+    for i in range(whole.n_tasks):
+        trial, _ = run_task(whole, task(whole, i))
+        work += int(trial["iterations"].sum())
+    wall = time.perf_counter() - t0
+    return wall, work, work / wall
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.sweep", description=__doc__.splitlines()[0])
+    p.add_argument("spec")
+    p.add_argument("--store", required=True)
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--plain", action="store_true", help="also run the plain engine in this process")
+    a = p.parse_args(argv)
+    from numerics.sweep import load_spec, run_sweep
+
+    spec = load_spec(a.spec)
+    if Path(a.store).exists():
+        print(f"{p.prog}: error: argument --store: {a.store!r} exists; give a new path", file=sys.stderr)
+        return 2
+    print(f"spec {a.spec}: {spec.n_cells} cells x {spec.trials} trials = {spec.n_cells * spec.trials} trials, "
+          f"{spec.n_tasks} tasks of up to {spec.block}; load average before {os.getloadavg()}", flush=True)
+    sampler = _RssSampler()
+    sampler.start()
+    summary = run_sweep(spec, a.store, workers=a.workers)
+    sampler.stop_flag.set()
+    sampler.join()
+    print(summary.line())
+    print(f"sweep: wall {summary.wall_s:.1f} s, {summary.trial_iterations} trial-iterations, "
+          f"{summary.trial_iterations / summary.wall_s:.4g} trial-iterations/s; peak RSS client "
+          f"{_gib(sampler.client)}, largest worker {_gib(sampler.worker)}, all processes {_gib(sampler.total)}; "
+          f"load average after {os.getloadavg()}", flush=True)
+    if a.plain:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        wall, work, rate = plain_engine(spec)
+        print(f"plain engine, one process: wall {wall:.1f} s, {work} trial-iterations, {rate:.4g} "
+              f"trial-iterations/s (sweep / plain = {summary.trial_iterations / summary.wall_s / rate:.3f}); "
+              f"load average {os.getloadavg()}", flush=True)
+        if work != summary.trial_iterations:
+            print(f"note: the plain run did {work} trial-iterations, the sweep {summary.trial_iterations} "
+                  "(the same trials stop at the same iteration unless a batch's rounding differs)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
