@@ -24,7 +24,8 @@ from numerics.sweep.store import missing_tasks  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
        "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-#: A sweep slow enough (about 0.1 s per task, 40 tasks) that a client can be killed in the middle of it.
+#: A sweep slow enough (16 tasks of about 0.1 s, small blocks of slowly converging trials) that a client can be
+#: killed in the middle of it.
 SLOW = """
 [sweep]
 trials = 48
@@ -37,7 +38,7 @@ seed = 3
 penalty = ["l1", "l0"]
 lam = [1e-3, 1e-2]
 beta = [0.1]
-eta = [0.1, 0.2]
+eta = [0.2]
 k = [4]
 d = [6]
 teacher = ["sparse"]
@@ -160,7 +161,9 @@ def _done_count(store: Path, spec) -> int:
         return 0
 
 
-def test_a_killed_client_resumes_to_the_uninterrupted_store(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, pytest.param(signal.SIGINT, marks=pytest.mark.slow)],
+                         ids=["SIGKILL", "SIGINT"])
+def test_a_killed_client_resumes_to_the_uninterrupted_store(tmp_path, sig):
     spec_file = tmp_path / "slow.toml"
     spec_file.write_text(SLOW)
     spec = load_spec(spec_file)
@@ -176,8 +179,11 @@ def test_a_killed_client_resumes_to_the_uninterrupted_store(tmp_path):
         while _done_count(store, spec) < 3 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         done_at_kill = _done_count(store, spec)
-        os.kill(proc.pid, signal.SIGKILL)  # the client only; its workers notice and exit
-        proc.wait(timeout=30)
+        os.kill(proc.pid, sig)  # the client only; its workers notice and exit
+        proc.wait(timeout=60)
+        if sig == signal.SIGINT:  # Ctrl-C: the client cancels what is in flight and says how to finish
+            assert proc.returncode == 130
+            assert "rerun the same command to finish" in proc.stderr.read().decode()
     finally:
         time.sleep(1.0)
         try:  # whatever the client had started and is still alive (its workers), by the group we created
@@ -231,3 +237,17 @@ def test_scheduler_option_uses_a_separately_started_cluster(tiny_reference, tmp_
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait(timeout=20)
+
+
+def test_seeds_from_the_scheduling_order_would_break_the_equality(tiny_reference, tmp_path, monkeypatch):
+    """The bit-for-bit comparisons above can fail: seeding start points from the order in which tasks run (a
+    counter), not from the grid index, changes the store when the order changes."""
+    import numerics.sweep.task as task_module
+
+    spec, ref = tiny_reference
+    counter = iter(range(10**6, 2 * 10**6))
+    monkeypatch.setattr(task_module, "start_seed", lambda spec, t: next(counter))
+    store = tmp_path / "counter.zarr"
+    run_sweep(spec, store, workers=0, quiet=True)
+    with pytest.raises(AssertionError):
+        _assert_same_store(store, ref)

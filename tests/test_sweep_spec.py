@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from numerics.sweep import SpecError, example_spec, load_spec, parse_spec
+from numerics.sweep import SPECS, SpecError, example_spec, load_spec, parse_spec
 from numerics.sweep.plan import start_seed, task, teacher_seed
 from numerics.sweep.spec import GRID_AXES
 
@@ -91,10 +91,14 @@ def test_defaults_are_filled_in_and_part_of_the_hash():
 
 
 def test_the_example_specs_validate():
-    for name in ("tiny", "phase_diagram"):
+    names = sorted(p.stem for p in SPECS.glob("*.toml"))
+    assert {"tiny", "phase_diagram", "phase_diagram_step", "ten_million"} <= set(names)
+    for name in names:
         spec = load_spec(example_spec(name))
         assert spec.n_tasks >= 1
-    with pytest.raises(ValueError, match="unknown example spec 'nope'; known: phase_diagram, tiny"):
+    big = load_spec(example_spec("ten_million"))
+    assert big.n_cells * big.trials == 10**7
+    with pytest.raises(ValueError, match=f"unknown example spec 'nope'; known: {', '.join(names)}"):
         example_spec("nope")
 
 

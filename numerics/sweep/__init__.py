@@ -19,7 +19,7 @@ from numerics.sweep.runner import SweepSummary, run_sweep
 from numerics.sweep.spec import GRID_AXES, SpecError, SweepSpec, load_spec, parse_spec
 from numerics.sweep.store import StoreError
 
-__all__ = ["GRID_AXES", "SpecError", "StoreError", "SweepSpec", "SweepSummary", "example_spec", "load_spec",
+__all__ = ["GRID_AXES", "SPECS", "SpecError", "StoreError", "SweepSpec", "SweepSummary", "example_spec", "load_spec",
            "parse_spec", "run_sweep"]
 
 #: Folder of the example specs shipped with the package.

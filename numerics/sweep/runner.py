@@ -140,8 +140,12 @@ def _local_cluster(workers: int | None) -> Any:
     from distributed import LocalCluster
 
     n = workers if workers is not None else (os.cpu_count() or 1)
+    # everything on the loopback address: the scheduler, the workers and the scheduler's HTTP endpoint (no
+    # dashboard; its port is chosen free, so two sweeps on one machine do not collide)
     return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                        dashboard_address=None, env=dict(WORKER_ENV))
+                        dashboard_address=None, scheduler_kwargs={"dashboard": False,
+                                                                  "dashboard_address": "127.0.0.1:0"},
+                        env=dict(WORKER_ENV))
 
 
 def run_sweep(spec: SweepSpec, store: str | os.PathLike, *, scheduler: str | None = None, workers: int | None = None,
