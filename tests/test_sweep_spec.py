@@ -131,3 +131,31 @@ def test_seeds_come_from_the_seed_and_the_grid_index():
     # the iteration count does not move the random draws (only the spec's seed and the grid index do)
     longer = parse_spec(_with("sweep", "iters", 500))
     assert start_seed(longer, task(longer, 5)) == seeds[5]
+
+
+def test_engine_is_passed_only_when_not_array(monkeypatch):
+    """``engine`` reaches numerics.run only when it is not the default, and a numerics.run without the option
+    refuses "fused" with an error naming the key (before any task runs)."""
+    import inspect
+
+    import numerics as nm
+    from numerics.sweep import task as task_module
+    from numerics.sweep.task import check_engine, run_task
+
+    spec = parse_spec(_with("grid", "penalty", ["l1"]))
+    if "engine" not in inspect.signature(nm.run).parameters:
+        with pytest.raises(SpecError, match=r"spec key sweep.engine: 'fused' needs numerics.run\(\.\.\., engine="):
+            check_engine("fused")
+    check_engine("array")
+    seen = []
+    real = nm.run
+
+    def fake_run(problem, w0, **kw):
+        seen.append(kw.pop("engine", "absent"))
+        return real(problem, w0, **kw)
+
+    monkeypatch.setattr(task_module.nm, "run", fake_run)
+    run_task(spec, task(spec, 0))
+    fused = parse_spec({**_with("grid", "penalty", ["l1"]), "sweep": {**BASE["sweep"], "engine": "fused"}})
+    run_task(fused, task(fused, 0))
+    assert seen == ["absent", "fused"]
