@@ -6,9 +6,10 @@ nanny-spawned children), and prints the peak RSS of the client, of the largest w
 load average before and after, and the throughput in trial-iterations per second (the sum over trials of the
 iterations performed, divided by the wall time of the sweep, cluster start included).
 
-With ``--plain`` it then runs the same cells with the plain engine in this one process (one ``numerics.run`` over
-all the trials of a cell, the same teachers, start points and options as the sweep's tasks, one BLAS thread) and
-prints its trial-iterations per second, so the two rates come from the same machine in the same run. The store must
+With ``--plain`` it then runs the same trials (teachers, start points, options) with the plain engine in this one
+process, ``numerics.run`` alone (no predictions, no store), once with one call per cell and once with one call per
+task-sized block, and prints their trial-iterations per second, so the rates come from the same machine in the same
+run (run it with ``OMP_NUM_THREADS=1``: the sweep's workers use one BLAS thread each). The store must
 not exist (a resumed sweep would measure only the missing tasks).
 """
 
@@ -19,9 +20,10 @@ import os
 import sys
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 class _RssSampler(threading.Thread):
@@ -59,17 +61,28 @@ def _gib(n: float) -> str:
     return f"{n / 2**30:.3f} GiB"
 
 
-def plain_engine(spec: Any) -> tuple[float, int, float]:
-    """The spec's cells with the plain engine in this process: (wall seconds, trial-iterations, rate)."""
-    from numerics.sweep.plan import task
-    from numerics.sweep.task import run_task
+def plain_engine(spec: Any, *, per_cell: bool) -> tuple[float, int, float]:
+    """The sweep's trials with the plain engine in this process: ``(wall seconds, trial-iterations, rate)``.
+
+    The same teachers and start points as the sweep's tasks (:mod:`numerics.sweep.task`), iterated by
+    :func:`numerics.run` alone (no prediction, no store): one call per cell over all its trials (``per_cell``) or
+    one call per task-sized block.
+    """
+    import numerics as nm
+    from numerics.sweep.plan import cell_values, task
+    from numerics.sweep.task import cell_problem, cell_teacher, start_points
 
     t0 = time.perf_counter()
     work = 0
-    whole = replace(spec, block=spec.trials)  # one batched run per cell, all its trials
-    for i in range(whole.n_tasks):
-        trial, _ = run_task(whole, task(whole, i))
-        work += int(trial["iterations"].sum())
+    for c in range(spec.n_cells):
+        tasks = [task(spec, c * spec.n_blocks + b) for b in range(spec.n_blocks)]
+        v = cell_values(spec, tasks[0].cell)
+        ws = cell_teacher(spec, tasks[0].cell)
+        starts = [start_points(spec, t, ws) for t in tasks]
+        batches = [np.concatenate(starts)] if per_cell else starts
+        for w0 in batches:
+            res = nm.run(cell_problem(ws, v), w0, eta=v["eta"], iters=spec.iters, tol=spec.tol)
+            work += int(np.sum(res.iterations))
     wall = time.perf_counter() - t0
     return wall, work, work / wall
 
@@ -100,14 +113,16 @@ def main(argv: list[str] | None = None) -> int:
           f"{_gib(sampler.client)}, largest worker {_gib(sampler.worker)}, all processes {_gib(sampler.total)}; "
           f"load average after {os.getloadavg()}", flush=True)
     if a.plain:
-        os.environ.setdefault("OMP_NUM_THREADS", "1")
-        wall, work, rate = plain_engine(spec)
-        print(f"plain engine, one process: wall {wall:.1f} s, {work} trial-iterations, {rate:.4g} "
-              f"trial-iterations/s (sweep / plain = {summary.trial_iterations / summary.wall_s / rate:.3f}); "
-              f"load average {os.getloadavg()}", flush=True)
-        if work != summary.trial_iterations:
-            print(f"note: the plain run did {work} trial-iterations, the sweep {summary.trial_iterations} "
-                  "(the same trials stop at the same iteration unless a batch's rounding differs)", flush=True)
+        rate_sweep = summary.trial_iterations / summary.wall_s
+        for per_cell in (True, False):
+            wall, work, rate = plain_engine(spec, per_cell=per_cell)
+            how = f"one call per cell ({spec.trials} trials)" if per_cell else f"one call per task ({spec.block})"
+            print(f"plain engine in one process, {how}: wall {wall:.1f} s, {work} trial-iterations, {rate:.4g} "
+                  f"trial-iterations/s (sweep / plain = {rate_sweep / rate:.3f}); load average {os.getloadavg()}",
+                  flush=True)
+            if work != summary.trial_iterations:
+                print(f"warning: the plain run did {work} trial-iterations, the sweep {summary.trial_iterations}: "
+                      "the same trials should stop at the same iteration", flush=True)
     return 0
 
 

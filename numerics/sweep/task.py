@@ -32,7 +32,8 @@ from numerics._arrays import to_numpy
 from numerics.sweep.plan import Task, cell_values, start_seed, teacher_seed
 from numerics.sweep.spec import SpecError, SweepSpec
 
-__all__ = ["CELL_VARIABLES", "TRIAL_VARIABLES", "check_engine", "run_task"]
+__all__ = ["CELL_VARIABLES", "TRIAL_VARIABLES", "cell_problem", "cell_teacher", "check_engine", "run_task",
+           "start_points"]
 
 #: Per-trial variables and their dtypes.
 TRIAL_VARIABLES = {"dist_u": np.float64, "dist_w": np.float64, "reached": np.bool_, "support": np.bool_,
@@ -61,7 +62,8 @@ def _backend(spec: SweepSpec) -> tuple[Any, dict[str, Any]]:
     return torch, {"dtype": getattr(torch, spec.dtype), "device": "cpu"}
 
 
-def _problem(ws: Any, v: dict[str, Any]) -> nm.Problem:
+def cell_problem(ws: Any, v: dict[str, Any]) -> nm.Problem:
+    """The RVSM problem of a cell (values ``v`` of :func:`numerics.sweep.plan.cell_values`) for the teacher ``ws``."""
     return nm.Problem(ws, v["k"], v["penalty"], v["lam"], v["beta"], a=v["a"] if v["penalty"] == "tl1" else None)
 
 
@@ -72,7 +74,8 @@ def cell_teacher(spec: SweepSpec, cell: tuple[int, ...]) -> np.ndarray:
     return nm.make_teachers(1, v["d"], kind=v["teacher"], sparsity=sparsity, seed=teacher_seed(spec, cell))[0]
 
 
-def _start_points(spec: SweepSpec, t: Task, ws: np.ndarray) -> np.ndarray:
+def start_points(spec: SweepSpec, t: Task, ws: np.ndarray) -> np.ndarray:
+    """The task's start points (n, d), float64: uniform on the sphere or at the cell's angle to ``ws``."""
     init, seed = cell_values(spec, t.cell)["init"], start_seed(spec, t)
     if init == "sphere":
         return np.asarray(nm.uniform_sphere(t.n, ws.shape[0], seed=seed))
@@ -96,16 +99,16 @@ def run_task(spec: SweepSpec, t: Task) -> tuple[dict[str, np.ndarray], dict[str,
     """
     v = cell_values(spec, t.cell)
     ws = cell_teacher(spec, t.cell)
-    w0 = _start_points(spec, t, ws)
+    w0 = start_points(spec, t, ws)
     xp, kw = _backend(spec)
     engine = {} if spec.engine == "array" else {"engine": spec.engine}
     if engine:
         check_engine(spec.engine)
-    res = nm.run(_problem(xp.asarray(ws, **kw), v), xp.asarray(w0, **kw), eta=v["eta"], iters=spec.iters,
+    res = nm.run(cell_problem(xp.asarray(ws, **kw), v), xp.asarray(w0, **kw), eta=v["eta"], iters=spec.iters,
                  tol=spec.tol, **engine)
     w = to_numpy(res.w).astype(np.float64)
     u = to_numpy(res.u).astype(np.float64)
-    problem = _problem(ws, v)  # float64 teacher, whatever the run's dtype
+    problem = cell_problem(ws, v)  # float64 teacher, whatever the run's dtype
     pred = nm.predict(problem)
     band = np.asarray(pred.band, dtype=bool)
     dists = []
