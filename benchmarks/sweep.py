@@ -9,7 +9,9 @@ iterations performed, divided by the wall time of the sweep, cluster start inclu
 With ``--plain`` it then runs the same trials (teachers, start points, options) with the plain engine in this one
 process, ``numerics.run`` alone (no predictions, no store), once with one call per cell and once with one call per
 task-sized block, and prints their trial-iterations per second, so the rates come from the same machine in the same
-run (run it with ``OMP_NUM_THREADS=1``: the sweep's workers use one BLAS thread each). The store must
+run (run it with ``OMP_NUM_THREADS=1``: the sweep's workers use one BLAS thread each). On a shared machine the CPU
+seconds (the tasks' CPU time in the workers, the process's CPU time of the plain run) compare the work done without
+the other users' load. The store must
 not exist (a resumed sweep would measure only the missing tasks).
 """
 
@@ -61,8 +63,8 @@ def _gib(n: float) -> str:
     return f"{n / 2**30:.3f} GiB"
 
 
-def plain_engine(spec: Any, *, per_cell: bool) -> tuple[float, int, float]:
-    """The sweep's trials with the plain engine in this process: ``(wall seconds, trial-iterations, rate)``.
+def plain_engine(spec: Any, *, per_cell: bool) -> tuple[float, float, int]:
+    """The sweep's trials with the plain engine in this process: ``(wall seconds, CPU seconds, trial-iterations)``.
 
     The same teachers and start points as the sweep's tasks (:mod:`numerics.sweep.task`), iterated by
     :func:`numerics.run` alone (no prediction, no store): one call per cell over all its trials (``per_cell``) or
@@ -72,7 +74,7 @@ def plain_engine(spec: Any, *, per_cell: bool) -> tuple[float, int, float]:
     from numerics.sweep.plan import cell_values, task
     from numerics.sweep.task import cell_problem, cell_teacher, start_points
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     work = 0
     for c in range(spec.n_cells):
         tasks = [task(spec, c * spec.n_blocks + b) for b in range(spec.n_blocks)]
@@ -83,8 +85,8 @@ def plain_engine(spec: Any, *, per_cell: bool) -> tuple[float, int, float]:
         for w0 in batches:
             res = nm.run(cell_problem(ws, v), w0, eta=v["eta"], iters=spec.iters, tol=spec.tol)
             work += int(np.sum(res.iterations))
-    wall = time.perf_counter() - t0
-    return wall, work, work / wall
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return wall, cpu, work
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,18 +110,20 @@ def main(argv: list[str] | None = None) -> int:
     sampler.stop_flag.set()
     sampler.join()
     print(summary.line())
-    print(f"sweep: wall {summary.wall_s:.1f} s, {summary.trial_iterations} trial-iterations, "
-          f"{summary.trial_iterations / summary.wall_s:.4g} trial-iterations/s; peak RSS client "
-          f"{_gib(sampler.client)}, largest worker {_gib(sampler.worker)}, all processes {_gib(sampler.total)}; "
-          f"load average after {os.getloadavg()}", flush=True)
+    rate_sweep = summary.trial_iterations / summary.wall_s
+    cpu_sweep = summary.trial_iterations / summary.task_cpu_seconds
+    print(f"sweep: wall {summary.wall_s:.1f} s, {summary.trial_iterations} trial-iterations, {rate_sweep:.4g} "
+          f"trial-iterations/s; tasks' CPU {summary.task_cpu_seconds:.1f} s ({cpu_sweep:.4g} trial-iterations per "
+          f"CPU second); peak RSS client {_gib(sampler.client)}, largest worker {_gib(sampler.worker)}, all processes "
+          f"{_gib(sampler.total)}; load average after {os.getloadavg()}", flush=True)
     if a.plain:
-        rate_sweep = summary.trial_iterations / summary.wall_s
         for per_cell in (True, False):
-            wall, work, rate = plain_engine(spec, per_cell=per_cell)
+            wall, cpu, work = plain_engine(spec, per_cell=per_cell)
             how = f"one call per cell ({spec.trials} trials)" if per_cell else f"one call per task ({spec.block})"
-            print(f"plain engine in one process, {how}: wall {wall:.1f} s, {work} trial-iterations, {rate:.4g} "
-                  f"trial-iterations/s (sweep / plain = {rate_sweep / rate:.3f}); load average {os.getloadavg()}",
-                  flush=True)
+            print(f"plain engine in one process, {how}: wall {wall:.1f} s, CPU {cpu:.1f} s, {work} trial-iterations, "
+                  f"{work / wall:.4g} trial-iterations/s (sweep / plain = {rate_sweep * wall / work:.3f}), "
+                  f"{work / cpu:.4g} per CPU second (sweep / plain = {cpu_sweep * cpu / work:.3f}); load average "
+                  f"{os.getloadavg()}", flush=True)
             if work != summary.trial_iterations:
                 print(f"warning: the plain run did {work} trial-iterations, the sweep {summary.trial_iterations}: "
                       "the same trials should stop at the same iteration", flush=True)

@@ -35,7 +35,8 @@ WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 
 @dataclass
 class SweepSummary:
-    """What a call of :func:`run_sweep` did. Counts over the trials of the tasks run in this call."""
+    """What a call of :func:`run_sweep` did. Counts over the trials of the tasks run in this call; ``task_seconds``
+    and ``task_cpu_seconds`` sum the tasks' wall and CPU time (the CPU time of the worker process during the task)."""
 
     store: str
     tasks_total: int
@@ -49,6 +50,7 @@ class SweepSummary:
     converged: int = 0
     diverged_blocks: int = 0
     task_seconds: float = 0.0
+    task_cpu_seconds: float = 0.0
     wall_s: float = 0.0
     interrupted: bool = False
     errors: list[str] = field(default_factory=list)
@@ -59,6 +61,7 @@ class SweepSummary:
                     "diverged_blocks"):
             setattr(self, key, getattr(self, key) + int(r[key]))
         self.task_seconds += float(r["seconds"])
+        self.task_cpu_seconds += float(r["cpu_seconds"])
 
     def line(self) -> str:
         """The one-line summary printed at the end."""
@@ -85,7 +88,7 @@ def execute_task(spec_json: str, store: str, index: int) -> dict[str, Any]:
     (:class:`numerics.DivergenceError`: the engine stops the batch at the first non-finite iterate) is stored with
     ``diverged`` set for all its trials and NaN distances.
     """
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     spec = _spec(spec_json)
     t = task(spec, index)
     try:
@@ -103,7 +106,7 @@ def execute_task(spec_json: str, store: str, index: int) -> dict[str, Any]:
             "support": int(trial["support"].sum()),
             "reached_and_support": int(np.sum(trial["reached"] & trial["support"])),
             "converged": int(trial["converged"].sum()), "diverged_blocks": int(trial["diverged"][0]),
-            "seconds": time.perf_counter() - t0}
+            "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
 
 
 def _cell_only(spec: SweepSpec, t: Any) -> dict[str, np.ndarray]:
