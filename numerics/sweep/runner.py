@@ -143,9 +143,13 @@ class _Progress:
 #: at 128 KiB, so every temporary (B, d) array of the engine above that size is mapped and unmapped again: measured
 #: on one task of specs/throughput.toml (1024 x 20 float64 temporaries), 162,667 page faults and 0.59 s CPU against
 #: 776 faults and 0.27 s without the setting (glibc's defaults, as in a plain process). The statistical profiler
-#: samples the task thread every 10 ms, which only costs here.
+#: samples the task thread every 10 ms, which only costs here. Without queuing on the scheduler
+#: (worker-saturation inf) a worker holds the next submitted task while it runs one, instead of waiting for the
+#: scheduler's next assignment after each task (on a loaded machine the scheduler, in the client process, answers
+#: late, and the workers idled between tasks).
 CLUSTER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-                  "distributed.worker.profile.enabled": False}
+                  "distributed.worker.profile.enabled": False,
+                  "distributed.scheduler.worker-saturation": float("inf")}
 
 
 def _local_cluster(workers: int | None) -> Any:
