@@ -172,8 +172,8 @@ def draw(csv_path: Path, out_dir: Path) -> list[Path]:
                     ax.set_axis_off()
                     continue
                 xs, ys, Z = _grid(data, sel, x, y, "frac_both")
-                mesh = ax.pcolormesh(_edges(xs, True), _edges(ys, ylog), Z, cmap="viridis", vmin=0, vmax=1,
-                                     shading="flat")
+                y_edges = _edges(ys, ylog) if ylog else np.maximum(_edges(ys, ylog), 0.0)  # a step is positive
+                mesh = ax.pcolormesh(_edges(xs, True), y_edges, Z, cmap="viridis", vmin=0, vmax=1, shading="flat")
                 X, Y = np.meshgrid(xs, ys)
                 if xs.size > 1 and ys.size > 1:
                     for key, level, ls in (("pred_support", 0.5, "-"), ("band_coords", 0.5, "--")):
