@@ -271,3 +271,32 @@ def test_local_workers_keep_glibcs_malloc_defaults_and_one_blas_thread():
     assert worker_env == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     host = next(iter(env)).split("//")[1].split(":")[0]
     assert host == "127.0.0.1"
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_replaced_and_the_store_is_the_uninterrupted_one(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    spec_file = tmp_path / "slow.toml"
+    spec_file.write_text(SLOW)
+    spec = load_spec(spec_file)
+    ref = tmp_path / "ref.zarr"
+    run_sweep(spec, ref, workers=0, quiet=True)
+    store = tmp_path / "w.zarr"
+    proc = subprocess.Popen([sys.executable, "-m", "numerics", "sweep", str(spec_file), "--store", str(store),
+                             "--workers", "2"], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while _done_count(store, spec) < 3 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        workers = [c for c in psutil.Process(proc.pid).children(recursive=True)
+                   if "spawn_main" in " ".join(c.cmdline()) and "resource_tracker" not in " ".join(c.cmdline())]
+        assert _done_count(store, spec) < spec.n_tasks and len(workers) == 2
+        os.kill(workers[0].pid, signal.SIGKILL)  # the nanny starts a new worker; the scheduler reruns its task
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    assert proc.returncode == 0 and f"sweep done: {spec.n_tasks}/{spec.n_tasks} tasks" in out
+    _assert_same_store(store, ref)
