@@ -300,3 +300,13 @@ def test_a_killed_worker_is_replaced_and_the_store_is_the_uninterrupted_one(tmp_
             proc.wait(timeout=30)
     assert proc.returncode == 0 and f"sweep done: {spec.n_tasks}/{spec.n_tasks} tasks" in out
     _assert_same_store(store, ref)
+
+
+def test_an_unreachable_scheduler_is_one_line(tmp_path):
+    env = {**ENV, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"}
+    proc = subprocess.run([sys.executable, "-m", "numerics", "sweep", str(example_spec("tiny")), "--store",
+                           str(tmp_path / "s.zarr"), "--scheduler", "tcp://127.0.0.1:9", "--quiet"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("python -m numerics sweep: error: argument --scheduler: cannot connect to "
+                                  "'tcp://127.0.0.1:9'") and proc.stderr.count("\n") == 1, proc.stderr

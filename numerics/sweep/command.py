@@ -30,6 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace, prog: str = "python -m numerics") -> int:
     """Run ``sweep`` for the parsed ``args``; returns the exit code."""
     from numerics.sweep import SpecError, StoreError, load_spec, run_sweep
+    from numerics.sweep.runner import SchedulerError
 
     try:
         if args.workers is not None and args.workers < 0:
@@ -42,7 +43,7 @@ def main(args: argparse.Namespace, prog: str = "python -m numerics") -> int:
         return 2
     try:
         summary = run_sweep(spec, args.store, scheduler=args.scheduler, workers=args.workers, quiet=args.quiet)
-    except (SpecError, StoreError) as exc:
+    except (SpecError, StoreError, SchedulerError) as exc:
         print(f"{prog} sweep: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

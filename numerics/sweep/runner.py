@@ -24,13 +24,17 @@ from numerics.sweep.spec import SweepSpec, spec_from_json
 from numerics.sweep.store import create_or_open, missing_tasks, write_task
 from numerics.sweep.task import check_engine, run_task
 
-__all__ = ["SweepSummary", "execute_task", "run_sweep"]
+__all__ = ["SchedulerError", "SweepSummary", "execute_task", "run_sweep"]
 
 PROGRESS_SECONDS = 2.0
 #: Environment of local workers: one BLAS / OpenMP thread each (a worker is one process with one thread, and the
 #: tasks are independent, so parallelism comes from the workers).
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "NUMBA_NUM_THREADS": "1"}
+
+
+class SchedulerError(ValueError):
+    """The Dask scheduler given by ``--scheduler`` cannot be reached."""
 
 
 @dataclass
@@ -193,6 +197,8 @@ def run_sweep(spec: SweepSpec, store: str | os.PathLike, *, scheduler: str | Non
     ------
     numerics.sweep.SpecError, numerics.sweep.store.StoreError
         Before any task runs: an engine this ``numerics`` lacks, a store of another spec or in the way.
+    numerics.sweep.runner.SchedulerError
+        When ``scheduler`` cannot be reached (Dask's connect timeout, ``distributed.comm.timeouts.connect``).
     KeyboardInterrupt
         Propagated after the tasks in flight are cancelled; the store keeps every finished task.
 
@@ -233,7 +239,13 @@ def _run_on_dask(spec: SweepSpec, path: str, todo: list[int], summary: SweepSumm
 
     cluster = None if scheduler is not None else _local_cluster(workers)
     try:
-        with Client(scheduler if scheduler is not None else cluster) as client:
+        try:
+            client = Client(scheduler if scheduler is not None else cluster)
+        except (OSError, TimeoutError) as exc:
+            if scheduler is None:
+                raise
+            raise SchedulerError(f"argument --scheduler: cannot connect to {scheduler!r}: {exc}") from exc
+        with client:
             n_threads = max(1, sum(client.nthreads().values()))
             window = 2 * n_threads  # tasks in flight: enough to keep every worker busy, few futures held
             text = spec.canonical_json()
