@@ -143,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
                                                   "(replaces --d and --seed)")
     f.add_argument("--points", type=int, default=400, help="l1: points on the closed-form path (default: 400)")
     f.add_argument("--out", required=True, help="output folder for front.csv and front.json")
+    _add_sweep_parser(sub)
     return p
 
 
@@ -160,6 +161,15 @@ def front_cli(args: argparse.Namespace) -> int:
         return 2
     print(_json.dumps(summary))
     return 0
+
+
+def _add_sweep_parser(sub: Any) -> None:
+    """``sweep``: a parameter sweep on Dask into a resumable Zarr store (options in numerics.sweep.command)."""
+    from numerics.sweep.command import add_arguments
+
+    add_arguments(sub.add_parser("sweep", help="run a parameter sweep (TOML spec) on Dask into a resumable Zarr store",
+                                 description="Run the tasks of a sweep spec that its store still misses, on a local "
+                                             "Dask cluster or an existing one (--scheduler); see docs/sweeps.rst."))
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -706,6 +716,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "front":
         return front_cli(args)
+    if args.command == "sweep":
+        from numerics.sweep.command import main as sweep_main
+
+        return sweep_main(args, parser.prog)
     try:
         setup = prepare(args)
     except ValueError as exc:

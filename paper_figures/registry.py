@@ -33,6 +33,7 @@ FIGURES: tuple[str, ...] = (
     "binary_coarse_gradient",
     "pareto_front",
     "real_data_tradeoff",
+    "phase_diagram",
 )
 PRESET_NAMES = ("tiny", "quick", "full")
 
