@@ -53,7 +53,7 @@ def _metrics(xp: Any, penalty: Any, st: TrialState, arr: dict[str, Array]) -> tu
     lag = relaxed_lagrangian(penalty, st.grad.loss(w), w, u, st.lam, st.beta)
     ang = population.angle(w, st.grad.w_star, validate=False)
     sup = xp.sum(xp.astype(u != 0, xp.int64), axis=-1)
-    return lag, ang, sup, arr["step"]
+    return lag, ang, sup, xp.asarray(arr["step"], copy=True)  # a copy: the fused kernel updates in place
 
 
 def _ceil_housekeeping(t: int, iters: int) -> int:

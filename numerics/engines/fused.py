@@ -284,9 +284,11 @@ def run_fused(start: Any, *, w0: Any, update: str, iters: int, tol: float | None
     st = _contiguous(st)
     model, normalize, c, ns2, ns = _model(st.grad)
     dt = st.w.dtype
-    lam0 = np.ascontiguousarray(to_numpy(st.lam) == 0)
-    ws = np.ascontiguousarray(st.grad.w_star)
-    par = [np.ascontiguousarray(np.broadcast_to(v, (st.w.shape[0],)), dtype=dt)
+    # fresh writable C arrays: a read-only one (the problem's teacher is) would be another numba signature, compiled
+    # again
+    lam0 = np.array(to_numpy(st.lam) == 0, order="C")
+    ws = np.array(st.grad.w_star, dtype=dt, order="C")
+    par = [np.array(np.broadcast_to(v, (st.w.shape[0],)), dtype=dt, order="C")
            for v in (ns2, ns, st.eta, st.beta, st.mu, st.eta_beta)]
     k = int(st.grad.k)
     jacobi = update == "jacobi"
