@@ -20,7 +20,7 @@ import numpy as np
 
 from numerics._arrays import Array, check_positive_int, check_scalar_or_array, namespace, to_float, to_numpy
 from numerics.bookkeeping import Bookkeeping, TrialState, nan_steps
-from numerics.engines import check_engine, run_engine
+from numerics.engines import choose_engine, run_engine
 from numerics.gradients import GradientSource, Population
 from numerics.penalties import Penalty
 from numerics.problem import Problem
@@ -35,7 +35,7 @@ UPDATES = ("gauss-seidel", "jacobi")
 
 def run(problem: Problem, w0: Array, *, eta: Any, iters: int, tol: float | None = None,
         gradient: GradientSource | None = None, update: str = "gauss-seidel", record_every: int | None = None,
-        progress: bool = False, engine: str = "array") -> RVSMResult:
+        progress: bool = False, engine: str | None = None) -> RVSMResult:
     """Run RVSM on a problem (or a batch of B problems) from the start points ``w0``.
 
     Parameters
@@ -61,9 +61,11 @@ def run(problem: Problem, w0: Array, *, eta: Any, iters: int, tol: float | None 
         Record the history every this many iterations (None: no history is kept).
     progress : bool
         Print a one-line status to stderr at most every ~2 s.
-    engine : {"array", "fused", "jax"}
-        ``"array"`` (default, the reference): array-API code on the backend of ``w0``. ``"fused"``: a compiled CPU
-        kernel (numba, the ``fused`` extra; NumPy arrays, the gradients :class:`numerics.gradients.Population` and
+    engine : {"array", "fused", "jax"}, optional
+        ``"array"`` (the default and the reference; None: the one preferred by :func:`numerics.engines.prefer`
+        where it runs the problem, else ``"array"``): array-API code on the backend of ``w0``. ``"fused"``: a
+        compiled CPU kernel (numba, the ``fused`` extra; NumPy arrays, the gradients
+        :class:`numerics.gradients.Population` and
         :class:`numerics.gradients.ExpectedCoarse`). ``"jax"``: the same update under ``jax.jit`` with the loop in
         ``lax.while_loop`` (the ``jax`` extra; NumPy or JAX arrays, CPU or GPU). Same results to rounding
         (:mod:`numerics.engines`).
@@ -126,7 +128,7 @@ def run(problem: Problem, w0: Array, *, eta: Any, iters: int, tol: float | None 
                          f"{gradient!r}")
     if update not in UPDATES:
         raise ValueError(f"update must be one of {', '.join(map(repr, UPDATES))}; got {update!r}")
-    engine = check_engine(engine)
+    engine = choose_engine(engine, penalty=problem.penalty, w0=w0, gradient=gradient)
     if engine != "array":
         return run_engine(engine, lambda w: _start(problem, w, eta, gradient, update), w0=w0, update=update,
                           iters=iters, tol=tol, record_every=record_every, progress=progress,

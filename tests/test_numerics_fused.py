@@ -268,3 +268,41 @@ def test_the_stable_step_in_the_instances_is_respected():
     _, _, _, beta, eta = instance()
     L = (5 + 20 / math.pi) / 25
     assert np.all(eta < 2 / (L + beta))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The preferred engine (numerics.engines.prefer) and the checks' --engine
+# ----------------------------------------------------------------------------------------------------------------------
+@needs_numba
+def test_prefer_uses_the_fused_engine_where_it_runs_the_problem_and_the_array_engine_elsewhere(monkeypatch):
+    from numerics.engines import fused
+
+    calls = []
+    real = fused.run_fused
+    monkeypatch.setattr(fused, "run_fused", lambda *a, **k: calls.append(1) or real(*a, **k))
+    ws, w0, lam, beta, eta = instance(seed=4)
+    problem = nm.Problem(ws, 5, "l1", lam, beta)
+    with engines.prefer("fused"):
+        got = nm.run(problem, w0, eta=eta, iters=200)
+        assert len(calls) == 1
+        sampled = nm.run(problem, w0, eta=eta, iters=5, gradient=nm.Empirical(n_samples=50))  # not fused: array
+        assert len(calls) == 1
+        forced = nm.run(problem, w0, eta=eta, iters=200, engine="array")  # an explicit engine is obeyed
+    assert len(calls) == 1
+    assert_same(forced, got)
+    np.testing.assert_array_equal(sampled.w, nm.run(problem, w0, eta=eta, iters=5,
+                                                     gradient=nm.Empirical(n_samples=50)).w)
+    nm.run(problem, w0, eta=eta, iters=3)  # outside the block: the array engine again
+    assert len(calls) == 1
+
+
+@needs_numba
+def test_checks_cli_runs_its_rvsm_on_the_fused_engine(monkeypatch, capsys):
+    from checks.__main__ import main
+    from numerics.engines import fused
+
+    calls = []
+    real = fused.run_fused
+    monkeypatch.setattr(fused, "run_fused", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert main(["--engine", "fused", "--only", "no_false_positives"]) == 0
+    assert calls and "fused engine" in capsys.readouterr().out

@@ -17,15 +17,19 @@ extra to install. Nothing heavy is imported until an engine is used.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib.util
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["ENGINES", "EngineUnavailableError", "check_engine", "run_engine"]
+__all__ = ["ENGINES", "EngineUnavailableError", "check_engine", "choose_engine", "prefer", "run_engine", "supports"]
 
 #: The engines :func:`numerics.run` accepts.
 ENGINES = ("array", "fused", "jax")
 
 _NEEDS = {"fused": ("numba", "fused"), "jax": ("jax", "jax")}
+_PREFERRED: contextvars.ContextVar[str] = contextvars.ContextVar("numerics_engine", default="array")
 
 
 class EngineUnavailableError(ImportError):
@@ -64,3 +68,45 @@ def run_engine(engine: str, start: Any, **options: Any) -> Any:
     from numerics.engines import jax_engine
 
     return jax_engine.run_jax(start, **options)
+
+
+def supports(engine: str, *, penalty: Any, w0: Any, gradient: Any) -> bool:
+    """Whether ``engine`` runs this kind of problem: the fused engine takes NumPy start points, the gradients
+    ``Population`` / ``ExpectedCoarse`` (or the default) and the built-in penalties; the JAX engine NumPy or JAX
+    arrays; the array engine everything."""
+    import numpy as np
+
+    from numerics import gradients, penalties
+
+    if engine == "fused":
+        return (isinstance(w0, np.ndarray) and type(penalty) in (penalties.L1, penalties.L0, penalties.TL1)
+                and (gradient is None or isinstance(gradient, (gradients.Population, gradients.ExpectedCoarse))))
+    if engine == "jax":
+        return isinstance(w0, np.ndarray) or type(w0).__module__.startswith("jax")
+    return True
+
+
+@contextlib.contextmanager
+def prefer(engine: str) -> Iterator[str]:
+    """Within the block, :func:`numerics.run` calls that name no engine use ``engine`` where it runs the problem
+    (:func:`supports`) and the array engine elsewhere; results agree to rounding either way.
+
+    For callers that run many problems, some of which only the array engine takes (``python -m checks --engine
+    fused``). An explicit ``engine=`` argument is always obeyed. Raises as :func:`check_engine`.
+    """
+    token = _PREFERRED.set(check_engine(engine))
+    try:
+        yield engine
+    finally:
+        _PREFERRED.reset(token)
+
+
+def choose_engine(engine: str | None, *, penalty: Any, w0: Any, gradient: Any) -> str:
+    """The engine of one run: ``engine`` validated when given, else the preferred one (:func:`prefer`) where it
+    supports the problem, else ``"array"``."""
+    if engine is not None:
+        return check_engine(engine)
+    preferred = _PREFERRED.get()
+    if preferred != "array" and supports(preferred, penalty=penalty, w0=w0, gradient=gradient):
+        return preferred
+    return "array"
