@@ -1,13 +1,10 @@
 """Engines behind :func:`numerics.run`: the array engine (the default and the reference) and two fused ones.
 
-==========  =============================================================================================
-``"array"``  array-API code, one (B, d) operation at a time (:mod:`numerics.rvsm`); any backend
-``"fused"``  a compiled CPU kernel (numba): each trial's whole trajectory in registers and L1, trials in
-             parallel (:mod:`numerics.engines.fused`); NumPy arrays; needs the ``fused`` extra
-``"jax"``    the array engine's own update (the same penalty and gradient code) with the loop under
-             ``jax.jit`` / ``lax.while_loop`` (:mod:`numerics.engines.jax_engine`); CPU or GPU; needs the
-             ``jax`` extra
-==========  =============================================================================================
+* ``"array"``: array-API code, one (B, d) operation at a time (:mod:`numerics.rvsm`); any backend.
+* ``"fused"``: a compiled CPU kernel (numba): each trial's whole trajectory in registers and L1, trials in parallel
+  (:mod:`numerics.engines.fused`); NumPy arrays; needs the ``fused`` extra.
+* ``"jax"``: the array engine's own update (the same penalty and gradient code) with the loop under ``jax.jit`` /
+  ``lax.while_loop`` (:mod:`numerics.engines.jax_engine`); CPU or GPU; needs the ``jax`` extra.
 
 Every engine computes the same iteration with the same stopping rule, divergence report and history; the tests
 compare the fused ones with the array engine to 1e-12 (float64). The name is validated once here
