@@ -56,20 +56,30 @@ def _prox_l1(x, mu):  # pragma: no cover - compiled
 
 
 @numba.njit(inline="always")
-def _prox_l0(x, mu):  # pragma: no cover - compiled
-    """``x * 1{|x| > sqrt(2 mu)}`` (:meth:`numerics.penalties.L0.prox_kernel`)."""
-    return x * (1.0 if abs(x) > math.sqrt(2.0 * mu) else 0.0)
+def _threshold(pen, mu, a):  # pragma: no cover - compiled
+    """The prox's threshold (constant along a trial: computed once per trial, not per entry):
+    :func:`numerics.penalties.l1_threshold`, :func:`numerics.penalties.l0_threshold`,
+    :func:`numerics.penalties.tl1_threshold`."""
+    if pen == 0:
+        return mu
+    if pen == 1:
+        return math.sqrt(2.0 * mu)
+    if mu <= a * a / (2.0 * (a + 1.0)):
+        return mu * ((a + 1.0) / a)
+    return math.sqrt(2.0 * mu * (a + 1.0)) - a / 2.0
 
 
 @numba.njit(inline="always")
-def _prox_tl1(x, mu, a):  # pragma: no cover - compiled
-    """``where(|x| > threshold, shrink, 0)`` with :func:`numerics.penalties.tl1_threshold` and the
+def _prox_l0(x, thr):  # pragma: no cover - compiled
+    """``x * 1{|x| > sqrt(2 mu)}`` (:meth:`numerics.penalties.L0.prox_kernel`), ``thr = sqrt(2 mu)``."""
+    return x * (1.0 if abs(x) > thr else 0.0)
+
+
+@numba.njit(inline="always")
+def _prox_tl1(x, mu, a, thr):  # pragma: no cover - compiled
+    """``where(|x| > threshold, shrink, 0)`` with ``thr`` from :func:`numerics.penalties.tl1_threshold` and the
     cancellation-free :func:`numerics.penalties.tl1_shrink`, expression by expression."""
     ax = abs(x)
-    if mu <= a * a / (2.0 * (a + 1.0)):
-        thr = mu * ((a + 1.0) / a)
-    else:
-        thr = math.sqrt(2.0 * mu * (a + 1.0)) - a / 2.0
     if ax <= thr:  # a NaN x fails the test and stays NaN below, as in the array form
         return 0.0 * x
     if mu == 0.0:
@@ -90,11 +100,12 @@ def _prox_tl1(x, mu, a):  # pragma: no cover - compiled
 
 @numba.njit
 def _prox(pen, x, mu, a):  # pragma: no cover - compiled
+    thr = _threshold(pen, mu, a)
     if pen == 0:
         return _prox_l1(x, mu)
     if pen == 1:
-        return _prox_l0(x, mu)
-    return _prox_tl1(x, mu, a)
+        return _prox_l0(x, thr)
+    return _prox_tl1(x, mu, a, thr)
 
 
 @numba.njit
@@ -223,11 +234,13 @@ def _update(model, normalize, pen, a, jacobi, lam0, w, u, ws, ns2, ns, k, c, eta
         for i in range(d):
             un[i] = _prox_l1(src[i], mu)
     elif pen == 1:
+        thr = _threshold(pen, mu, a)
         for i in range(d):
-            un[i] = _prox_l0(src[i], mu)
+            un[i] = _prox_l0(src[i], thr)
     else:
+        thr = _threshold(pen, mu, a)
         for i in range(d):
-            un[i] = _prox_tl1(src[i], mu, a)
+            un[i] = _prox_tl1(src[i], mu, a, thr)
     return math.sqrt(_axpy_norm2(1.0, wn, w)), scale  # |wn - w| (1.0 * wn is wn exactly)
 
 
