@@ -115,7 +115,7 @@ def drive(segment: Segment, st: TrialState, arr: dict[str, Array], *, xp: Any, p
         if progress and time.monotonic() - last_print >= PROGRESS_SECONDS:
             last_print = time.monotonic()
             active = int(done.size - done.sum()) if tol is not None else done.size
-            print(f"rvsm: iteration {t_next}/{iters}, active trials {active}/{done.size}, "
+            print(f"rvsm: iteration {stop if all_done else t_next}/{iters}, active trials {active}/{done.size}, "
                   f"elapsed {last_print - t_start:.1f} s", file=sys.stderr, flush=True)
         if all_done:
             t = stop
