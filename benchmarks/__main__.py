@@ -1,4 +1,5 @@
-"""``python -m benchmarks [--quick] [--out DIR] [--torch-threads N]``: run W1, W2, W3 and print / write the table.
+"""``python -m benchmarks [--quick] [--out DIR] [--torch-threads N] [--workloads W1,W2] [--fused] [--scaling B,..]
+[--gpu]``: run W1, W2, W3 (or the ones named) and print / write the table.
 
 ``--out`` is checked before anything is measured (a file, a folder that cannot be written or an empty name: one line
 on stderr, exit 2); ``benchmarks.json`` and ``benchmarks.md`` are written atomically. Progress goes to stderr, one
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import engines as eng
 from benchmarks import limits as lim
 from benchmarks import report, structure, workloads
 from benchmarks.backends import detect, torch_threads
@@ -46,21 +48,25 @@ def _loadavg() -> str:
 
 
 def run(cfg: workloads.Config, *, with_structure: bool = True, log: Any = None,
-        threads: int | None = 1) -> tuple[list[workloads.Row], dict[str, Any]]:
+        threads: int | None = 1, selected: tuple[str, ...] = ("W1", "W2", "W3"), fused: bool = False,
+        scaling: tuple[int, ...] = ()) -> tuple[list[workloads.Row], dict[str, Any]]:
     """Run every workload of ``cfg``; return the rows and the metadata (machine, limits, threads, skipped backends).
 
     ``threads``: torch's intra-op thread count during the run (``None``: torch's default); restored afterwards.
-    ``log`` receives the progress lines (default: stderr).
+    ``log`` receives the progress lines (default: stderr). ``selected``: the workloads to run; ``fused``: add the
+    fused and JAX engines' rows and W1's roofline (:mod:`benchmarks.engines`); ``scaling``: trial counts for the
+    fused engine's scaling rows.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     with torch_threads(threads) as settings:
         log("threads: " + "; ".join(f"{k} {v}" for k, v in settings.items()))
-        rows, meta = _run(cfg, with_structure, log)
+        rows, meta = _run(cfg, with_structure, log, selected, fused, scaling)
     meta["threads"] = settings
     return rows, meta
 
 
-def _run(cfg: workloads.Config, with_structure: bool, log: Any) -> tuple[list[workloads.Row], dict[str, Any]]:
+def _run(cfg: workloads.Config, with_structure: bool, log: Any, selected: tuple[str, ...] = ("W1", "W2", "W3"),
+         fused: bool = True, scaling: tuple[int, ...] = ()) -> tuple[list[workloads.Row], dict[str, Any]]:
     backends, skipped = detect()
     torch_ok = any(b.name == "torch" for b in backends)
     try:
@@ -83,10 +89,14 @@ def _run(cfg: workloads.Config, with_structure: bool, log: Any) -> tuple[list[wo
     }
     rows: list[workloads.Row] = []
     for name, fn, arg in (("W1", workloads.run_w1, bw), ("W2", workloads.run_w2, rates), ("W3", workloads.run_w3, bw)):
+        if name not in selected:
+            continue
         t0 = time.perf_counter()
         log(f"{name} ...")
         rows += fn(cfg, backends, arg, torch_ok, log=log)
         log(f"{name} done in {time.perf_counter() - t0:.1f} s")
+    if fused:
+        _engine_rows(cfg, backends, rows, meta, log, selected, scaling)
     for name, why in skipped.items():
         rows.append(workloads.Row("all", "-", workloads.ENGINE, name, "-", None, note=why))
     if with_structure:
@@ -94,6 +104,27 @@ def _run(cfg: workloads.Config, with_structure: bool, log: Any) -> tuple[list[wo
         meta["structure"] = structure.structure_report(cfg)
         log(f"structure done in {time.perf_counter() - t0:.1f} s")
     return rows, meta
+
+
+def _engine_rows(cfg: workloads.Config, backends: list, rows: list[workloads.Row], meta: dict[str, Any], log: Any,
+                 selected: tuple[str, ...], scaling: tuple[int, ...]) -> None:
+    """The fused and JAX engines' rows, W1's roofline and the scaling rows (:mod:`benchmarks.engines`)."""
+    t0 = time.perf_counter()
+    rate = eng.fp_rate()
+    if rate:
+        meta["limits"]["FP rate, float64 FMA loop (GFLOP/s)"] = (
+            f"{rate['all cores'] / 1e9:.1f} on {rate['threads']:.0f} threads, {rate['one core'] / 1e9:.1f} on one")
+    if "W1" in selected:
+        new, notes = eng.run_w1_engines(cfg, backends, rate, log=log)
+        rows += new
+        meta["limits"] |= notes
+        meta["limits"] |= eng.roofline_notes(rows, rate, eng.flops_by_case(notes))
+    if "W2" in selected:
+        rows += eng.run_w2_jax(cfg, backends, log=log)
+    if scaling:
+        rows += eng.scaling_rows(cfg, scaling, log=log)
+    workloads._finish(rows)
+    log(f"fused engines done in {time.perf_counter() - t0:.1f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,6 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--torch-threads", type=int, default=1, metavar="N",
                    help="torch intra-op threads during the run (default 1: on a machine with few cores torch's "
                         "default pool competes with NumPy's BLAS threads; 0: torch's default); reported in the output")
+    p.add_argument("--workloads", default="W1,W2,W3", help="comma-separated workloads to run (default W1,W2,W3)")
+    p.add_argument("--fused", action="store_true",
+                   help="add the fused (numba) and JAX engines' rows beside the array engine, and W1's roofline "
+                        "(the FP rate of a compiled FMA loop against the counted flops); implied by --gpu")
+    p.add_argument("--scaling", default="", metavar="B1,B2,...",
+                   help="trial counts for the fused engine's scaling rows (e.g. 256,4096,65536; default none)")
+    p.add_argument("--gpu", action="store_true",
+                   help="the GPU rows: W1 and W2 on every GPU backend present (torch CUDA, CuPy, JAX; absent ones "
+                        "are listed as skipped) beside NumPy, the JAX engine on the GPU; no structure")
     args = p.parse_args(argv)
     try:
         out = check_out_dir(args.out)
@@ -120,8 +160,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.repeats < 1:
             p.error(f"--repeats must be >= 1; got {args.repeats}")
         cfg = workloads.Config(**(cfg.__dict__ | {"repeats": args.repeats}))
+    selected = ("W1", "W2") if args.gpu else tuple(w.strip().upper() for w in args.workloads.split(",") if w.strip())
+    if not selected or any(w not in ("W1", "W2", "W3") for w in selected):
+        p.error(f"--workloads must be a comma-separated subset of W1,W2,W3; got {args.workloads!r}")
+    try:
+        scaling = tuple(int(b) for b in args.scaling.split(",") if b.strip())
+    except ValueError:
+        p.error(f"--scaling must be comma-separated trial counts >= 1; got {args.scaling!r}")
+    if any(b < 1 for b in scaling):
+        p.error(f"--scaling must be comma-separated trial counts >= 1; got {args.scaling!r}")
     t0 = time.perf_counter()
-    rows, meta = run(cfg, with_structure=not args.no_structure, threads=args.torch_threads or None)
+    rows, meta = run(cfg, with_structure=not (args.no_structure or args.gpu), threads=args.torch_threads or None,
+                     selected=selected, fused=args.fused or args.gpu, scaling=scaling)
     meta["wall_seconds"] = time.perf_counter() - t0
     meta["machine"]["loadavg_end"] = _loadavg()
     print(report.format_table(rows))

@@ -1,4 +1,4 @@
-"""``python -m checks [--profile quick|thorough] [--only NAME ...] [--list]``.
+"""``python -m checks [--profile quick|thorough] [--only NAME ...] [--list] [--engine array|fused|jax]``.
 
 Runs the named theorem checks, prints a table (name, status, examples checked, examples rejected as outside
 the check's documented scope, worst discrepancy as a fraction of its tolerance, seconds) and, for each failure, the
@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", metavar="NAME", choices=list(framework.REGISTRY),
                         help="run only these checks")
     parser.add_argument("--list", action="store_true", help="list the checks with their statements and exit")
+    parser.add_argument("--engine", choices=("array", "fused", "jax"), default="array",
+                        help="the engine of the checks' RVSM runs where it runs them (numerics.engines.prefer; the "
+                             "array engine elsewhere, e.g. for sampled gradients); default array")
     args = parser.parse_args(argv)
     if args.list:
         for spec in framework.REGISTRY.values():
@@ -47,11 +50,18 @@ def main(argv: list[str] | None = None) -> int:
     names = args.only or list(framework.REGISTRY)
     t0 = time.perf_counter()
     results = []
-    for name in names:
-        res = framework.run_check(name, args.profile)
-        print(f"{'pass' if res.passed else 'FAIL'}  {name}  ({res.examples} examples, {res.seconds:.1f} s)",
-              file=sys.stderr, flush=True)
-        results.append(res)
+    from numerics import engines
+
+    try:
+        engines.check_engine(args.engine)
+    except (ValueError, ImportError) as exc:  # e.g. fused without numba: one line naming the extra
+        parser.error(str(exc))
+    with engines.prefer(args.engine):
+        for name in names:
+            res = framework.run_check(name, args.profile)
+            print(f"{'pass' if res.passed else 'FAIL'}  {name}  ({res.examples} examples, {res.seconds:.1f} s)",
+                  file=sys.stderr, flush=True)
+            results.append(res)
     print(_table(results))
     failed = [r for r in results if not r.passed]
     for r in failed:
@@ -61,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         if r.falsifying:
             print(f"  falsifying example (shrunk): {r.falsifying}")
             print(f"  reproduce: python -c \"{r.reproduce}\"")
-    print(f"\n{len(results) - len(failed)}/{len(results)} checks passed ({args.profile} profile, "
+    print(f"\n{len(results) - len(failed)}/{len(results)} checks passed ({args.profile} profile, {args.engine} engine, "
           f"{time.perf_counter() - t0:.1f} s)")
     return 1 if failed else 0
 

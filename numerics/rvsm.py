@@ -20,6 +20,7 @@ import numpy as np
 
 from numerics._arrays import Array, check_positive_int, check_scalar_or_array, namespace, to_float, to_numpy
 from numerics.bookkeeping import Bookkeeping, TrialState, nan_steps
+from numerics.engines import choose_engine, run_engine
 from numerics.gradients import GradientSource, Population
 from numerics.penalties import Penalty
 from numerics.problem import Problem
@@ -34,7 +35,7 @@ UPDATES = ("gauss-seidel", "jacobi")
 
 def run(problem: Problem, w0: Array, *, eta: Any, iters: int, tol: float | None = None,
         gradient: GradientSource | None = None, update: str = "gauss-seidel", record_every: int | None = None,
-        progress: bool = False) -> RVSMResult:
+        progress: bool = False, engine: str | None = None) -> RVSMResult:
     """Run RVSM on a problem (or a batch of B problems) from the start points ``w0``.
 
     Parameters
@@ -60,6 +61,14 @@ def run(problem: Problem, w0: Array, *, eta: Any, iters: int, tol: float | None 
         Record the history every this many iterations (None: no history is kept).
     progress : bool
         Print a one-line status to stderr at most every ~2 s.
+    engine : {"array", "fused", "jax"}, optional
+        ``"array"`` (the default and the reference; None: the one preferred by :func:`numerics.engines.prefer`
+        where it runs the problem, else ``"array"``): array-API code on the backend of ``w0``. ``"fused"``: a
+        compiled CPU kernel (numba, the ``fused`` extra; NumPy arrays, the gradients
+        :class:`numerics.gradients.Population` and
+        :class:`numerics.gradients.ExpectedCoarse`). ``"jax"``: the same update under ``jax.jit`` with the loop in
+        ``lax.while_loop`` (the ``jax`` extra; NumPy or JAX arrays, CPU or GPU). Same results to rounding
+        (:mod:`numerics.engines`).
 
     Returns
     -------
@@ -72,6 +81,8 @@ def run(problem: Problem, w0: Array, *, eta: Any, iters: int, tol: float | None 
     ------
     ValueError
         On an invalid option (named in the message with its allowed range) or batch sizes that disagree.
+    numerics.engines.EngineUnavailableError
+        ``engine="fused"`` without numba or ``engine="jax"`` without JAX (the message names the extra).
     DivergenceError
         When an iterate becomes non-finite (names the trial, the iteration and the stable step 2/(L + beta)).
 
@@ -117,6 +128,11 @@ def run(problem: Problem, w0: Array, *, eta: Any, iters: int, tol: float | None 
                          f"{gradient!r}")
     if update not in UPDATES:
         raise ValueError(f"update must be one of {', '.join(map(repr, UPDATES))}; got {update!r}")
+    engine = choose_engine(engine, penalty=problem.penalty, w0=w0, gradient=gradient)
+    if engine != "array":
+        return run_engine(engine, lambda w: _start(problem, w, eta, gradient, update), w0=w0, update=update,
+                          iters=iters, tol=tol, record_every=record_every, progress=progress,
+                          penalty=problem.penalty, gradient=gradient)
 
     state, method, batched = _start(problem, w0, eta, gradient, update)
     book = Bookkeeping(state, method.advance, penalty=problem.penalty, iters=iters, tol=tol,

@@ -1,0 +1,372 @@
+"""The fused engine: one compiled loop per trial, over all its iterations, trials in parallel (numba).
+
+The array engine makes ~11 passes over the (B, d) state per iteration; here a trial's state (``w``, ``u``, ``w*``:
+3 d numbers) stays in registers and L1 for its whole trajectory and the trials run in parallel (``numba.prange``),
+so the work is bound by the floating-point rate, not by memory.
+
+Same iteration as :func:`numerics.run` (the array engine is the reference, and the tests hold this engine to it):
+the population gradient of the ReLU network (:class:`numerics.gradients.Population`) or the binarized network's
+expected coarse gradient (:class:`numerics.gradients.ExpectedCoarse`, either STE, with or without normalization),
+penalties l1, l0, TL1, per-trial ``lam``, ``beta``, ``eta``, both update orders, ``tol`` with per-trial stop, the
+divergence report and the history (:mod:`numerics.engines.driver`). float32 and float64.
+
+numba compiles scalar loops, so the prox appears here a second time, in scalar form (``_prox_l1``, ``_prox_l0``,
+``_prox_tl1``): :mod:`numerics.penalties` is the reference, and ``tests/test_numerics_fused.py`` holds these to it
+(to rounding) on both sides of every threshold, in both TL1 regimes. The arithmetic follows the array engine's
+expression by expression (no fast-math, no reassociation), so the two engines differ only by the order of the
+three dot products' sums.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numba
+import numpy as np
+from numba import prange
+
+from numerics import gradients, penalties
+from numerics._arrays import to_numpy
+from numerics.bookkeeping import HOUSEKEEPING_EVERY, TrialState
+from numerics.engines.driver import drive, initial_arrays
+from numerics.results import RVSMResult
+
+__all__ = ["MODELS", "PENALTY_CODES", "prox_scalar", "run_fused"]
+
+_PI = math.pi
+#: Model codes of the kernel: the ReLU population gradient, the expected coarse gradient (ReLU / identity STE).
+MODELS = {"population": 0, "coarse-relu": 1, "coarse-identity": 2}
+#: Penalty codes of the kernel.
+PENALTY_CODES = {"l1": 0, "l0": 1, "tl1": 2}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Scalar proxes (reference: numerics.penalties)
+# ----------------------------------------------------------------------------------------------------------------------
+@numba.njit(inline="always")
+def _prox_l1(x, mu):  # pragma: no cover - compiled
+    """``x - clip(x, -mu, mu)`` (:meth:`numerics.penalties.L1.prox_kernel`): 0 on the tie, NaN stays NaN."""
+    c = x
+    if x > mu:
+        c = mu
+    elif x < -mu:
+        c = -mu
+    return x - c
+
+
+@numba.njit(inline="always")
+def _threshold(pen, mu, a):  # pragma: no cover - compiled
+    """The prox's threshold (constant along a trial: computed once per trial, not per entry):
+    :func:`numerics.penalties.l1_threshold`, :func:`numerics.penalties.l0_threshold`,
+    :func:`numerics.penalties.tl1_threshold`."""
+    if pen == 0:
+        return mu
+    if pen == 1:
+        return math.sqrt(2.0 * mu)
+    if mu <= a * a / (2.0 * (a + 1.0)):
+        return mu * ((a + 1.0) / a)
+    return math.sqrt(2.0 * mu * (a + 1.0)) - a / 2.0
+
+
+@numba.njit(inline="always")
+def _prox_l0(x, thr):  # pragma: no cover - compiled
+    """``x * 1{|x| > sqrt(2 mu)}`` (:meth:`numerics.penalties.L0.prox_kernel`), ``thr = sqrt(2 mu)``."""
+    return x * (1.0 if abs(x) > thr else 0.0)
+
+
+@numba.njit(inline="always")
+def _prox_tl1(x, mu, a, thr):  # pragma: no cover - compiled
+    """``where(|x| > threshold, shrink, 0)`` with ``thr`` from :func:`numerics.penalties.tl1_threshold` and the
+    cancellation-free :func:`numerics.penalties.tl1_shrink`, expression by expression."""
+    ax = abs(x)
+    if ax <= thr:  # a NaN x fails the test and stays NaN below, as in the array form
+        return 0.0 * x
+    if mu == 0.0:
+        return x
+    z = a + ax
+    d0 = mu * (a / z) * ((a + 1.0) / z)
+    u = min(math.sqrt(6.75 * d0) / math.sqrt(z), 1.0)
+    ratio = math.sin(math.asin(u) / 3.0) / (u if u > 0.0 else 1.0)
+    mag = ax - (9.0 * d0) * (ratio * ratio)
+    if mag < 0.0:
+        mag = 0.0
+    if x > 0.0:
+        return mag
+    if x < 0.0:
+        return -mag
+    return x * mag  # x = 0 (only reachable at thr < 0, which does not happen) or NaN
+
+
+@numba.njit
+def _prox(pen, x, mu, a):  # pragma: no cover - compiled
+    thr = _threshold(pen, mu, a)
+    if pen == 0:
+        return _prox_l1(x, mu)
+    if pen == 1:
+        return _prox_l0(x, thr)
+    return _prox_tl1(x, mu, a, thr)
+
+
+@numba.njit
+def _prox_vec(pen, x, mu, a):  # pragma: no cover - compiled
+    out = np.empty_like(x)
+    for i in range(x.size):
+        out[i] = _prox(pen, x[i], mu[i], a)
+    return out
+
+
+def prox_scalar(penalty: penalties.Penalty, x: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """The kernel's scalar prox applied entrywise to 1-d ``x`` with entrywise ``mu`` (for the tests: the reference
+    is ``penalty.prox``)."""
+    code, a = _penalty_code(penalty)
+    x = np.ascontiguousarray(x)
+    return _prox_vec(code, x, np.ascontiguousarray(np.broadcast_to(np.asarray(mu, dtype=x.dtype), x.shape)), a)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The kernel
+# ----------------------------------------------------------------------------------------------------------------------
+# The three dot products of an iteration are summed in 8 independent partial sums (combined pairwise): a single
+# running sum is a chain of d dependent additions, which bounds the kernel by the adder's latency (4 cycles each);
+# 8 chains keep the adders busy and let the compiler pack them into vector registers without reassociating anything
+# (fast-math stays off). The order differs from NumPy's (which also sums in blocks), by rounding only.
+@numba.njit(inline="always")
+def _dot(x, y):  # pragma: no cover - compiled
+    d = x.shape[0]
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    m = d - d % 8
+    for i in range(0, m, 8):
+        s0 += x[i] * y[i]
+        s1 += x[i + 1] * y[i + 1]
+        s2 += x[i + 2] * y[i + 2]
+        s3 += x[i + 3] * y[i + 3]
+        s4 += x[i + 4] * y[i + 4]
+        s5 += x[i + 5] * y[i + 5]
+        s6 += x[i + 6] * y[i + 6]
+        s7 += x[i + 7] * y[i + 7]
+    for i in range(m, d):
+        s0 += x[i] * y[i]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+@numba.njit(inline="always")
+def _axpy_norm2(f, y, x):  # pragma: no cover - compiled
+    """``|f y - x|^2`` (8 partial sums, as :func:`_dot`)."""
+    d = x.shape[0]
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    m = d - d % 8
+    for i in range(0, m, 8):
+        r0 = f * y[i] - x[i]
+        r1 = f * y[i + 1] - x[i + 1]
+        r2 = f * y[i + 2] - x[i + 2]
+        r3 = f * y[i + 3] - x[i + 3]
+        r4 = f * y[i + 4] - x[i + 4]
+        r5 = f * y[i + 5] - x[i + 5]
+        r6 = f * y[i + 6] - x[i + 6]
+        r7 = f * y[i + 7] - x[i + 7]
+        s0 += r0 * r0
+        s1 += r1 * r1
+        s2 += r2 * r2
+        s3 += r3 * r3
+        s4 += r4 * r4
+        s5 += r5 * r5
+        s6 += r6 * r6
+        s7 += r7 * r7
+    for i in range(m, d):
+        r0 = f * y[i] - x[i]
+        s0 += r0 * r0
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+@numba.njit
+def _coefficients(model, w, ws, ns2, ns, k, c):  # pragma: no cover - compiled
+    """``(q, s)`` with ``grad l(w) = q w - s w*``: :func:`numerics.population.coefficients_batch` (model 0) or the
+    expected coarse gradient's (:class:`numerics.gradients.ExpectedCoarse`), one trial, in the same order."""
+    if model == 0:
+        p = _dot(w, ws)
+        f = p / ns2
+        nr2 = _axpy_norm2(f, ws, w)  # |r|^2, r = (p/|w*|^2) w* - w
+        nr = math.sqrt(nr2)
+        nw2 = p * p / ns2 + nr2
+        t = math.atan2(nr * ns, p)
+        kk = float(k * k - k)
+        c0 = (k + kk / _PI) / float(k * k)
+        if nw2 != 0.0:  # NaN passes, as in the array form
+            nw = math.sqrt(nw2)
+            q = c0 - (k * nr / nw + kk) * ns / (_PI * nw) / float(k * k)
+            s = (_PI - t) / (k * _PI)
+        else:
+            q = 0.0
+            s = c0
+        return q, s
+    nw = math.sqrt(_dot(w, w))
+    if nw > 0.0:
+        return c / nw, c / ns
+    return 0.0, (0.0 if model == 1 else c / ns)
+
+
+@numba.njit
+def _update(model, normalize, pen, a, jacobi, lam0, w, u, ws, ns2, ns, k, c, eta, beta, mu, eb,
+            wn, un):  # pragma: no cover - compiled
+    """One RVSM update of one trial into ``wn``, ``un``; returns ``|wn - w|`` and the residual's factor."""
+    d = w.shape[0]
+    q, s = _coefficients(model, w, ws, ns2, ns, k, c)
+    a1 = 1.0 - eta * (q + beta)
+    a2 = eta * s
+    for i in range(d):
+        v = a1 * w[i]
+        v += a2 * ws[i]
+        v += eb * u[i]
+        wn[i] = v
+    scale = 1.0
+    if normalize:
+        nn = math.sqrt(_dot(wn, wn))
+        scale = nn
+        if nn > 0.0:
+            for i in range(d):
+                wn[i] = wn[i] / nn
+    src = w if jacobi else wn
+    if lam0:  # the branches hoisted out of the loops, so that each loop is one simple body
+        for i in range(d):
+            un[i] = src[i]
+    elif pen == 0:
+        for i in range(d):
+            un[i] = _prox_l1(src[i], mu)
+    elif pen == 1:
+        thr = _threshold(pen, mu, a)
+        for i in range(d):
+            un[i] = _prox_l0(src[i], thr)
+    else:
+        thr = _threshold(pen, mu, a)
+        for i in range(d):
+            un[i] = _prox_tl1(src[i], mu, a, thr)
+    return math.sqrt(_axpy_norm2(1.0, wn, w)), scale  # |wn - w| (1.0 * wn is wn exactly)
+
+
+@numba.njit
+def _stationarity(model, normalize, w, u, ws, ns2, ns, k, c, beta):  # pragma: no cover - compiled
+    """``|grad l(w) + beta (w - u)|`` (tangential part for a normalized iteration), as the array engine recomputes
+    it for a step that rounded to 0."""
+    d = w.shape[0]
+    q, s = _coefficients(model, w, ws, ns2, ns, k, c)
+    g = np.empty(d, dtype=w.dtype)
+    for i in range(d):
+        g[i] = (q * w[i] - s * ws[i]) + beta * (w[i] - u[i])
+    if normalize:
+        gw = 0.0
+        nw2 = 0.0
+        for i in range(d):
+            gw += g[i] * w[i]
+            nw2 += w[i] * w[i]
+        f = gw / (nw2 if nw2 > 0.0 else 1.0)
+        for i in range(d):
+            g[i] = g[i] - f * w[i]
+    r2 = 0.0
+    for i in range(d):
+        r2 += g[i] * g[i]
+    return math.sqrt(r2)
+
+
+@numba.njit(parallel=True)
+def _segment(model, normalize, pen, a, jacobi, k, c, ws, ns2, ns, eta, beta, mu, eb, lam0, w, u, step, resid, it,
+             done, done_at, bad, t0, t1, iters, use_tol, tol):  # pragma: no cover - compiled
+    """Advance every trial from iteration ``t0`` to ``t1`` in place (see :mod:`numerics.engines.driver`)."""
+    B, d = w.shape
+    for b in prange(B):
+        if done[b] or bad[b] > 0:
+            continue
+        wb, ub, wsb = w[b], u[b], ws[b]
+        wn = np.empty(d, dtype=w.dtype)
+        un = np.empty(d, dtype=w.dtype)
+        for t in range(t0 + 1, t1 + 1):
+            stp, scale = _update(model, normalize, pen, a, jacobi, lam0[b], wb, ub, wsb, ns2[b], ns[b], k, c,
+                                 eta[b], beta[b], mu[b], eb[b], wn, un)
+            r = stp / eta[b] if not normalize else scale * stp / eta[b]
+            for i in range(d):
+                wb[i] = wn[i]
+                ub[i] = un[i]
+            finite = True
+            if not math.isfinite(stp):  # a non-finite entry makes the step non-finite (the converse is rare: check)
+                for i in range(d):
+                    if not math.isfinite(wn[i]):
+                        finite = False
+            step[b] = stp
+            resid[b] = r
+            it[b] = t
+            if not finite:
+                bad[b] = t
+                break
+            if use_tol:
+                if r < tol and stp > 0.0:
+                    done[b] = True
+                    done_at[b] = t
+                    break
+                if stp == 0.0 and (t % HOUSEKEEPING_EVERY == 0 or t == iters):
+                    r0 = _stationarity(model, normalize, wb, ub, wsb, ns2[b], ns[b], k, c, beta[b])
+                    resid[b] = r0
+                    if r0 < tol:
+                        done[b] = True
+                        done_at[b] = t
+                        break
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Host side
+# ----------------------------------------------------------------------------------------------------------------------
+def _penalty_code(penalty: penalties.Penalty) -> tuple[int, float]:
+    """The kernel's code of a built-in penalty (and TL1's ``a``); a user-defined penalty has no scalar form."""
+    for cls, name in ((penalties.L1, "l1"), (penalties.L0, "l0"), (penalties.TL1, "tl1")):
+        if type(penalty) is cls:
+            return PENALTY_CODES[name], float(getattr(penalty, "a", 0.0))
+    raise ValueError(f"engine='fused' supports the penalties l1, l0 and tl1; got {penalty!r} (use engine='array')")
+
+
+def _model(bound: Any) -> tuple[int, bool, float, np.ndarray, np.ndarray]:
+    """``(model code, normalize, c, |w*|^2, |w*|)`` of a bound gradient source, from the source's own arrays."""
+    if isinstance(bound, gradients._BoundPopulation):
+        return MODELS["population"], False, 0.0, bound.ns2, bound.ns
+    if isinstance(bound, gradients._BoundExpectedCoarse):
+        return MODELS["coarse-" + bound.ste], bound.normalize, float(bound.c), bound.ns * bound.ns, bound.ns
+    raise ValueError("engine='fused' supports the gradients Population() and ExpectedCoarse(...); sampled gradients "
+                     "(Empirical, SampledCoarse) run on engine='array' (their matrix products are BLAS-bound)")
+
+
+def run_fused(start: Any, *, w0: Any, update: str, iters: int, tol: float | None, record_every: int | None,
+              progress: bool, penalty: penalties.Penalty, gradient: Any) -> RVSMResult:
+    """:func:`numerics.run` on the fused engine (called by it with ``engine="fused"``; options validated there)."""
+    if not isinstance(w0, np.ndarray):
+        raise ValueError(f"engine='fused' takes NumPy arrays (w0 is {type(w0).__module__}.{type(w0).__name__}); "
+                         "use engine='array' (any backend) or engine='jax'")
+    if not isinstance(gradient, (gradients.Population, gradients.ExpectedCoarse)):
+        _model(None)
+    code, a = _penalty_code(penalty)
+    st, _method, batched = start(w0)
+    st = _contiguous(st)
+    model, normalize, c, ns2, ns = _model(st.grad)
+    dt = st.w.dtype
+    # fresh writable C arrays: a read-only one (the problem's teacher is) would be another numba signature, compiled
+    # again
+    lam0 = np.array(to_numpy(st.lam) == 0, order="C")
+    ws = np.array(st.grad.w_star, dtype=dt, order="C")
+    par = [np.array(np.broadcast_to(v, (st.w.shape[0],)), dtype=dt, order="C")
+           for v in (ns2, ns, st.eta, st.beta, st.mu, st.eta_beta)]
+    k = int(st.grad.k)
+    jacobi = update == "jacobi"
+
+    def segment(arr: dict[str, np.ndarray], t0: int, t1: int) -> dict[str, np.ndarray]:
+        _segment(model, normalize, code, a, jacobi, k, c, ws, par[0], par[1], par[2], par[3], par[4], par[5], lam0,
+                 arr["w"], arr["u"], arr["step"], arr["resid"], arr["it"], arr["done"], arr["done_at"], arr["bad"],
+                 t0, t1, iters, tol is not None, 0.0 if tol is None else tol)
+        return arr
+
+    arr = initial_arrays(np, st)
+    with np.errstate(all="ignore"):
+        return drive(segment, st, arr, xp=np, penalty=penalty, iters=iters, tol=tol, record_every=record_every,
+                     progress=progress, batched=batched)
+
+
+def _contiguous(st: TrialState) -> TrialState:
+    from dataclasses import replace
+
+    return replace(st, w=np.ascontiguousarray(st.w), u=np.ascontiguousarray(st.u))
