@@ -290,7 +290,9 @@ def l_half_shrink(xp: Any, x: Array, mu: Array) -> Array:
     ``y + mu / (2 sqrt y) = |x|`` (with ``v = sqrt y``: ``v^3 - |x| v + mu/2 = 0``). The arccos argument is clipped to
     ``[0, 1]`` (below ``|x| = 3 (mu/4)^(2/3)`` no positive root exists; the prox discards that range)."""
     ax = xp.abs(x)
-    safe = xp.where(ax > 0, ax, xp.ones_like(ax))
+    # |x| raised to 3 (mu/4)^(2/3), where the argument reaches 1: no overflow below it (the prox discards that range)
+    safe = xp.maximum(ax, 3.0 * xp.pow(mu / 4.0, 2.0 / 3.0))
+    safe = xp.where(safe > 0, safe, xp.ones_like(safe))
     arg = xp.minimum((mu / 4.0) * xp.pow(3.0 / safe, 1.5), xp.ones_like(ax))
     mag = (2.0 * ax / 3.0) * (1.0 + xp.cos(2.0 * math.pi / 3.0 - (2.0 / 3.0) * xp.acos(arg)))
     return xp.where(mu == 0, x, xp.sign(x) * mag)
@@ -337,8 +339,9 @@ def log_sum_shrink(xp: Any, x: Array, mu: Array, eps: float) -> Array:
     ax = xp.abs(x)
     b = ax - eps
     sq = xp.sqrt(xp.maximum((ax + eps) * (ax + eps) - 4.0 * mu, xp.zeros_like(ax)))
-    den = sq - b
-    alt = 2.0 * (eps * ax - mu) / xp.where(den > 0, den, xp.ones_like(den))
+    den = sq - xp.minimum(b, xp.zeros_like(b))  # used only where b < 0 (no inf - inf where |x| = inf)
+    small = xp.where(b < 0, ax, xp.zeros_like(ax))  # the alternative form is used (and evaluated) only for |x| < eps
+    alt = 2.0 * (eps * small - mu) / xp.where(den > 0, den, xp.ones_like(den))
     mag = xp.where(b >= 0, 0.5 * (b + sq), alt)
     mag = xp.maximum(mag, xp.zeros_like(mag))
     return xp.where(mu == 0, x, xp.sign(x) * mag)

@@ -60,6 +60,8 @@ __all__ = [
     "derive_penalty_machinery",
     "derived",
     "verify_branch_roots",
+    "verify_claimed_shrink",
+    "verify_claimed_threshold",
     "verify_monotone",
     "verify_threshold_formula",
     "verify_tie",
@@ -70,7 +72,7 @@ x = sp.Symbol("x", positive=True)
 _v = sp.Symbol("v", positive=True)  # y = v^2 for penalties in sqrt(y)
 gamma = sp.Symbol("gamma", positive=True)
 a_s = sp.Symbol("a", positive=True)
-eps = sp.Symbol("epsilon", positive=True)
+eps = sp.Symbol("eps", positive=True)
 
 #: numeric search range of y, relative to the scale max(1, x, mu, parameters)
 _SCAN = 600
@@ -112,8 +114,12 @@ class PenaltySpec:
 
     def value_fn(self, values: dict) -> Callable[[np.ndarray], np.ndarray]:
         """Vectorized NumPy ``P`` (even extension, ``P(0) = 0``) at the given parameter values."""
-        fns = [(sp.lambdify(y, e.subs(values), "numpy"), float(lo.subs(values)), float(hi.subs(values)))
-               for e, lo, hi in self.pieces]
+        from sympy.codegen.cfunctions import log1p
+
+        # log(1 + u) is evaluated as log1p(u): log(1 + y/eps) rounds to 0 for y < eps * 1e-16, and the brute force
+        # then finds a spurious minimizer at a tiny y (seen: x = -2e-16, log-sum, a "better" y = -1e-19)
+        fns = [(sp.lambdify(y, e.subs(values).replace(sp.log, lambda arg: log1p(sp.expand(arg - 1))), "numpy"),
+                float(lo.subs(values)), float(hi.subs(values))) for e, lo, hi in self.pieces]
 
         def value(v: np.ndarray) -> np.ndarray:
             av = np.abs(np.asarray(v, dtype=float))
@@ -418,23 +424,32 @@ def _cases(spec: PenaltySpec, dp: DerivedPenalty, values: dict, rng: np.random.G
     return out
 
 
-def verify_branch_roots(dp: DerivedPenalty, values: dict, cases: Sequence[tuple]) -> Check:
-    """Every branch root the machinery returns solves ``y + mu P'(y) = x`` (residual below ``1e-12 (x + mu)``,
-    evaluated in 30 digits), lies on its piece, and is a local minimizer (``1 + mu P''(y) > 0``)."""
+def verify_branch_roots(dp: DerivedPenalty, values: dict, cases: Sequence[tuple],
+                        branches: Callable[[float, float], list[float]] | None = None) -> Check:
+    """Every branch root (``branches(x, mu)``; default: the machinery's) solves ``y + mu P'(y) = x`` on its piece
+    (residual below ``1e-12 (x + mu)``, evaluated in 30 digits) and is a local minimizer (``1 + mu P''(y) > 0``).
+    A case above the threshold with no branch at all fails too."""
     num = dp._num(values)
+    branches = branches or (lambda xx, m: dp.branches(xx, m, values))
     worst, n = 0.0, 0
     bad = None
     for xx, m in cases:
-        for i, (lo, hi) in enumerate(num["bounds"]):
-            for r in dp.branches(xx, m, values):
-                if not (lo < r <= hi * (1 + 1e-15)):
-                    continue
-                with mpmath.workdps(_DPS):
-                    res = abs(float(num["eq"][i](mpmath.mpf(xx), mpmath.mpf(m), mpmath.mpf(r))))
-                n += 1
-                err = res / (abs(xx) + m)
-                if not math.isfinite(err) or err > worst:
-                    worst, bad = err, (xx, m, r)
+        roots = branches(xx, m)
+        if not roots and abs(xx) > dp.threshold(m, values)[0]:
+            worst, bad = math.inf, (xx, m, "no branch above the threshold")
+            break
+        for r in roots:
+            piece = [i for i, (lo, hi) in enumerate(num["bounds"]) if lo < r <= hi * (1 + 1e-15)]
+            if not piece:
+                worst, bad = math.inf, (xx, m, r, "on no piece")
+                continue
+            i = piece[0]
+            with mpmath.workdps(_DPS):
+                res = abs(float(num["eq"][i](mpmath.mpf(xx), mpmath.mpf(m), mpmath.mpf(r))))
+            n += 1
+            err = res / (abs(xx) + m) if num["curv"][i](m, r) > 0 else math.inf
+            if not math.isfinite(err) or err > worst:
+                worst, bad = err, (xx, m, r)
     ok = n > 0 and math.isfinite(worst) and worst <= 1e-12
     return Check("substitution", f"{dp.spec.name} {values}: branch roots solve y + mu P'(y) = x", ok,
                  f"{n} roots; worst residual/(x + mu) = {worst:.2e} at (x, mu, y) = {bad}; "
@@ -450,13 +465,16 @@ def verify_threshold_formula(threshold: Callable[[float, dict], float], dp: Deri
                                            [(m,) for m in _mu_grid(dp.spec, values)], description)
 
 
-def verify_tie(dp: DerivedPenalty, values: dict, *, jump_tol: float = 1e-6) -> Check:
-    """In a jump regime (``y* > 0``): ``F(y*) = F(0)`` at ``x = t`` (relative 1e-12, 30 digits) and ``y*`` solves the
-    branch equation there. Also counts the regimes met (continuous: ``y* = 0``)."""
+def verify_tie(dp: DerivedPenalty, values: dict, *, jump_tol: float = 1e-6,
+               threshold: Callable[[float], tuple[float, float]] | None = None) -> Check:
+    """In a jump regime (``y* > 0``): ``F(y*) = F(0)`` at ``x = t`` (relative 1e-12) and ``y*`` solves the branch
+    equation there; ``threshold(mu) -> (t, y*)`` (default: the machinery's). Also counts the regimes met
+    (continuous: ``y* = 0``)."""
     pen = dp.spec.value_fn(values)
+    threshold = threshold or (lambda m: dp.threshold(m, values))
     worst, n_jump, n_cont = 0.0, 0, 0
     for m in _mu_grid(dp.spec, values):
-        t, ys = dp.threshold(m, values)
+        t, ys = threshold(m)
         if ys <= jump_tol * max(t, 1.0):
             n_cont += 1
             continue
@@ -494,11 +512,14 @@ def _claimed_threshold_fn(spec: PenaltySpec) -> Callable[[float, dict], float] |
     return lambda m, values: float(f(m, *[values[p] for p in spec.params]))
 
 
-def _verify_claimed_threshold(dp: DerivedPenalty, values: dict) -> Check:
+def verify_claimed_threshold(dp: DerivedPenalty, values: dict,
+                             claim: Callable[[float, dict], float] | None = None) -> Check:
+    """A hand-derived threshold ``claim(mu, values)`` (default: the spec's ``claimed`` one; log-sum: its subcritical
+    form, compared up to ``mu_c``) equals the machine's ``inf_y T(y)`` to 1e-10 relative."""
     spec = dp.spec
-    f = _claimed_threshold_fn(spec)
+    f = claim or _claimed_threshold_fn(spec)
     pts = _mu_grid(spec, values)
-    if f is None:  # only the subcritical one is claimed (log-sum): compare where mu <= mu_c
+    if f is None and claim is None:  # only the subcritical one is claimed (log-sum): compare where mu <= mu_c
         sub = sp.lambdify((mu, *spec.params), spec.claimed["threshold_subcritical"], "math")
         mc = float(spec.claimed["critical_mu"].subs(values))
         pts = [m for m in pts if m <= mc] + [mc]
@@ -513,10 +534,13 @@ def _verify_claimed_threshold(dp: DerivedPenalty, values: dict) -> Check:
                  f"{len(pts)} mu values; worst relative difference {worst:.2e}")
 
 
-def _verify_claimed_shrink(dp: DerivedPenalty, values: dict, cases: Sequence[tuple]) -> Check:
+def verify_claimed_shrink(dp: DerivedPenalty, values: dict, cases: Sequence[tuple],
+                          claim: sp.Expr | None = None) -> Check:
+    """A hand-derived shrink (an expression in ``x``, ``mu`` and the parameters; default: the spec's) equals the
+    derived prox wherever that lies on the first piece (1e-9 relative, 30 digits)."""
     spec = dp.spec
-    g = sp.lambdify((x, mu, *spec.params), spec.claimed["shrink"].subs(values) if values else spec.claimed["shrink"],
-                    "mpmath")
+    expr = spec.claimed["shrink"] if claim is None else claim
+    g = sp.lambdify((x, mu, *spec.params), expr, "mpmath")
     lo, hi = (float(v.subs(values)) for v in spec.pieces[0][1:])
     worst, n = 0.0, 0
     for xx, m in cases:
@@ -601,9 +625,9 @@ def derive_penalty(name: str) -> Derivation:
         checks.append(verify_monotone(lambda xx, m, v=values: dp.prox(xx, m, v), _mu_grid(spec, values)[::3],
                                       f"{name} {values}: the derived prox is nondecreasing"))
         if "threshold" in spec.claimed or "threshold_subcritical" in spec.claimed:
-            checks.append(_verify_claimed_threshold(dp, values))
+            checks.append(verify_claimed_threshold(dp, values))
         if "shrink" in spec.claimed:
-            checks.append(_verify_claimed_shrink(dp, values, cases))
+            checks.append(verify_claimed_shrink(dp, values, cases))
     # cross-check with the hand derivations of theory.thresholding
     if name in ("l1", "l0", "tl1"):
         ref = {"l1": lambda xx, m, v: th.soft_threshold(xx, m), "l0": lambda xx, m, v: th.hard_threshold(xx, m),

@@ -1,0 +1,250 @@
+"""Checks parametrized over the penalty registry: every penalty of :data:`numerics.penalties.PENALTIES` is checked by
+being registered (its parameters drawn from the ranges its :class:`numerics.penalties.ParamSpec` declares).
+
+``penalty_prox_global_minimizer``: the penalty's prox (threshold and shrink of :mod:`numerics.penalties`) attains
+the global minimum of ``mu P(y) + (y - x)^2/2`` found by :func:`theory.thresholding.brute_force_prox` on the
+penalty's value as stated in :data:`theory.penalty_machinery.SPECS` (never the code under test), at inputs across the
+range and at ``t (1 +- eps)``, ``eps`` in [1e-12, 1e-2], around the threshold ``t`` of the derivation
+(:meth:`theory.penalty_machinery.DerivedPenalty.threshold`). ``mu`` is drawn log-uniformly over [1e-3, 20] so every
+regime of every penalty is met (MCP jumps for ``mu >= gamma``, SCAD for ``mu > a - 1``, TL1 and log-sum above their
+``mu_c``). A registered penalty without a derivation fails. Tolerance: as :mod:`checks.prox` (objective value
+within ``2e-12`` relative: the brute force's tie tolerance plus rounding).
+
+``penalty_limit_matches_prediction``: the property of :mod:`checks.limit_map` (RVSM converges to a stable fixed
+point that :func:`numerics.predict` returns for the branches it reached, and its stability claims on neighbouring
+fixed points are confirmed by RVSM) on instances drawn for every registered penalty. Every penalty is covered in
+every profile by one explicit example per registered penalty (:func:`registry_examples`).
+
+Mutations: prox: threshold 10 % high (a dropped constant), the continuous-regime threshold ``T(0+) = mu P'(0+)``
+used in every regime (the jump regime forgotten: TL1's public-code mistake, generalized), the shrink at ``2 mu``;
+limit: the kept branch at ``mu`` instead of ``mu_bar`` and the sign error of :mod:`checks.limit_map`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+import numerics as nm
+from numerics.penalties import PENALTIES, Penalty, get_penalty
+from numerics.population import lipschitz_estimate
+from theory import penalty_machinery as pm
+from theory import thresholding as th
+
+from . import limit_map as lm
+from .framework import CheckSpec, Mutation, Outcome, register
+from .strategies import Instance, log_uniform, start_points, teachers
+
+__all__ = ["PenaltyCase", "RegistryInstance", "registry_examples", "registry_instances"]
+
+REL_TOL = 2e-12
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Instances
+# ----------------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RegistryInstance(Instance):
+    """An :class:`checks.strategies.Instance` whose penalty is any registered one, with its parameters by name
+    (``params``, a tuple of ``(name, value)`` pairs; ``a`` is unused and None)."""
+
+    params: tuple[tuple[str, float], ...] = ()
+
+    def make_penalty(self) -> Penalty:
+        return get_penalty(self.penalty, **dict(self.params))
+
+    def problem(self, penalty: Penalty | None = None) -> nm.Problem:
+        return nm.Problem(self.teacher, self.k, penalty or self.make_penalty(), self.lam, self.beta)
+
+
+def _draw_params(draw, name: str) -> tuple[tuple[str, float], ...]:
+    return tuple((p.name, draw(log_uniform(*p.sample))) for p in PENALTIES[name].PARAMS)
+
+
+_DIMS = {"quick": (2, 4), "thorough": (2, 10)}
+_PATCHES = {"quick": (1, 6), "thorough": (1, 12)}
+
+
+@st.composite
+def registry_instances(draw, profile: str = "quick") -> RegistryInstance:
+    """A registered penalty with drawn parameters; d, k, teacher (dense or sparse), ``lam`` log-uniform in
+    [1e-3, 0.3], ``beta`` in [0.05, 1], ``eta`` a fraction in [0.1, 0.8] of ``2/(L + beta)``, a start at a drawn
+    angle."""
+    name = draw(st.sampled_from(sorted(PENALTIES)))
+    params = _draw_params(draw, name)
+    d = draw(st.integers(*_DIMS[profile]))
+    k = draw(st.integers(*_PATCHES[profile]))
+    lam = draw(log_uniform(1e-3, 0.3))
+    beta = draw(log_uniform(0.05, 1.0))
+    w_star = draw(teachers(d, draw(st.sampled_from(("dense", "sparse")))))
+    eta = draw(st.floats(0.1, 0.8)) * 2.0 / (float(lipschitz_estimate(np.asarray(w_star), k)) + beta)
+    w0 = draw(start_points(w_star))
+    return RegistryInstance(d=d, k=k, w_star=w_star, penalty=name, a=None, lam=lam, beta=beta, eta=eta, w0=w0,
+                            params=params)
+
+
+def registry_examples() -> tuple[RegistryInstance, ...]:
+    """One example per registered penalty (parameters at the geometric middle of their sample ranges), so that every
+    profile runs every penalty at least once."""
+    out = []
+    for name, cls in sorted(PENALTIES.items()):
+        params = tuple((p.name, math.sqrt(p.sample[0] * p.sample[1])) for p in cls.PARAMS)
+        ws = (1.2, -0.4, 0.15)
+        k, beta, lam = 3, 0.5, 0.05
+        eta = 0.5 * 2.0 / (float(lipschitz_estimate(np.asarray(ws), k)) + beta)
+        out.append(RegistryInstance(d=3, k=k, w_star=ws, penalty=name, a=None, lam=lam, beta=beta, eta=eta,
+                                    w0=(0.8, 0.3, -0.2), params=params))
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# penalty_prox_global_minimizer
+# ----------------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PenaltyCase:
+    """A registered penalty, its parameters, ``mu`` and the prox arguments ``xs``."""
+
+    penalty: str
+    params: tuple[tuple[str, float], ...]
+    mu: float
+    xs: tuple[float, ...]
+
+
+def _spec_values(name: str, params: tuple[tuple[str, float], ...]) -> dict:
+    spec = pm.SPECS[name]
+    given = dict(params)
+    return {s: given[str(s)] for s in spec.params}  # the derivation's symbols carry the ParamSpec names
+
+
+@st.composite
+def penalty_cases(draw, profile: str = "quick") -> PenaltyCase:
+    """A registered penalty, parameters from its ranges, ``mu`` log-uniform in [1e-3, 20], inputs: uniform in
+    ``[0, 3 t]``, log-uniform in ``[0.01 t, 100 t]``, ``t (1 +- eps)`` (eps log-uniform in [1e-12, 1e-2]), signs
+    random, and 0 (``t`` from the derivation; penalties without one get ``t = mu``, and fail in the property)."""
+    name = draw(st.sampled_from(sorted(PENALTIES)))
+    params = _draw_params(draw, name)
+    mu = draw(log_uniform(1e-3, 20.0))
+    if name in pm.SPECS:
+        t = pm.derived(name).threshold(mu, _spec_values(name, params))[0]
+    else:
+        t = mu
+    n = 4 if profile == "quick" else 8
+    sign = st.sampled_from((1.0, -1.0))
+    xs = [s * t * u for s, u in draw(st.lists(st.tuples(sign, st.floats(0.0, 3.0)), min_size=n, max_size=n))]
+    xs += [s * t * u for s, u in draw(st.lists(st.tuples(sign, log_uniform(1e-2, 1e2)), min_size=2, max_size=2))]
+    near = draw(st.lists(st.tuples(sign, sign, log_uniform(1e-12, 1e-2)), min_size=4, max_size=4))
+    xs += [s * t * (1.0 + side * e) for s, side, e in near]
+    xs.append(0.0)
+    return PenaltyCase(name, params, mu, tuple(float(v) for v in xs))
+
+
+def _prox_ingredients() -> dict[str, Any]:
+    return {"prox": lambda pen, x, mu: pen.prox(x, mu)}
+
+
+def _prop_prox(ex: PenaltyCase, ingr: dict[str, Any]) -> Outcome:
+    if ex.penalty not in pm.SPECS:
+        return Outcome(math.inf, f"penalty {ex.penalty!r} is registered but has no derivation in "
+                                 "theory.penalty_machinery.SPECS")
+    pen = get_penalty(ex.penalty, **dict(ex.params))
+    value = pm.SPECS[ex.penalty].value_fn(_spec_values(ex.penalty, ex.params))
+    x = np.asarray(ex.xs, dtype=np.float64)
+    y_c = np.asarray(ingr["prox"](pen, x, ex.mu), dtype=np.float64)
+    if not np.all(np.isfinite(y_c)):
+        return Outcome(math.inf, f"{pen!r}: non-finite prox values at x = {x[~np.isfinite(y_c)]}")
+    y_b = np.array([th.brute_force_prox(value, float(v), ex.mu) for v in x])
+    F_c = th.prox_objective(value, y_c, x, ex.mu)
+    F_b = th.prox_objective(value, y_b, x, ex.mu)
+    tol = REL_TOL * np.abs(F_b) + np.finfo(np.float64).tiny
+    ratio = np.maximum(F_c - F_b, 0.0) / tol
+    i = int(np.argmax(ratio))
+    return Outcome(float(ratio[i]), f"{pen!r} mu={ex.mu:.4g}: worst at x={x[i]!r}: prox {y_c[i]!r}, brute force "
+                                    f"{y_b[i]!r}, F(prox)-F(bf)={F_c[i] - F_b[i]:.3e} (tol {tol[i]:.2e})")
+
+
+class _Gated(Penalty):
+    """A registered penalty with its threshold replaced (the shrink is the real one)."""
+
+    def __init__(self, base: Penalty, threshold) -> None:
+        self.base, self.thr = base, threshold
+        self.name = base.name
+
+    def _value(self, xp, x):
+        return self.base._value(xp, x)
+
+    def _derivative(self, xp, x):
+        return self.base._derivative(xp, x)
+
+    def _threshold(self, xp, mu):
+        return self.thr(self.base, xp, mu)
+
+    def _shrink(self, xp, x, mu):
+        return self.base._shrink(xp, x, mu)
+
+
+def _continuous_regime_threshold(base: Penalty, xp, mu):
+    # T(0+) = mu P'(0+), evaluated at a tiny y (infinite for l0 and l_half: those keep their own threshold, where
+    # the continuous formula does not exist; every other penalty with a jump regime is mutated there)
+    slope = float(np.asarray(base.derivative(np.asarray(1e-300))))
+    return mu * slope if math.isfinite(slope) and slope > 0 else base._threshold(xp, mu)
+
+
+PENALTY_PROX_GLOBAL_MINIMIZER = register(CheckSpec(
+    name="penalty_prox_global_minimizer",
+    statement=("For every registered penalty, in every regime, its prox (threshold + shrink) attains the global "
+               "minimum of mu P(y) + (y - x)^2/2 found by brute force on the derivation's P (theory page s.3)"),
+    section="3",
+    strategy=lambda profile: penalty_cases(profile),
+    prop=_prop_prox,
+    ingredients=_prox_ingredients,
+    max_examples={"quick": 28, "thorough": 500},
+    mutations=(
+        Mutation("threshold_10_percent_high", "every threshold 10 % too high (a dropped or wrong constant)",
+                 {"prox": lambda pen, x, mu: _Gated(pen, lambda b, xp, m: 1.1 * b._threshold(xp, m)).prox(x, mu)}),
+        Mutation("continuous_regime_threshold_everywhere",
+                 "the threshold mu P'(0+) of the continuous regime used also where the prox jumps",
+                 {"prox": lambda pen, x, mu: _Gated(pen, _continuous_regime_threshold).prox(x, mu)}),
+        Mutation("shrink_at_double_mu", "the kept branch evaluated at 2 mu (a factor 2 in the prox convention)",
+                 {"prox": lambda pen, x, mu: np.where(np.asarray(pen.prox(x, mu)) != 0,
+                                                      np.asarray(pen.shrink(x, 2.0 * mu)), 0.0)}),
+    ),
+))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# penalty_limit_matches_prediction
+# ----------------------------------------------------------------------------------------------------------------------
+def _predict_mu_instead_of_mu_bar(problem: nm.Problem, **kw: Any) -> nm.LimitPrediction:
+    return lm._predict_mu_bar_missing_inverse_q(problem, **kw)
+
+
+def _predict_wrong_sign(problem: nm.Problem, **kw: Any) -> nm.LimitPrediction:
+    return lm._predict_wrong_sign(problem, **kw)
+
+
+def _prop_limit(inst: RegistryInstance, ingr: dict[str, Any]) -> Outcome:
+    out = lm._prop_limit(inst, ingr)
+    return dataclasses.replace(out, detail=f"{inst.make_penalty()!r}: {out.detail}")
+
+
+PENALTY_LIMIT_MATCHES_PREDICTION = register(CheckSpec(
+    name="penalty_limit_matches_prediction",
+    statement=("For every registered penalty, RVSM converges to a stable fixed point that numerics.predict returns "
+               "for the support and kept roots it reached (the generalized limit map, theory page s.5)"),
+    section="5",
+    strategy=lambda profile: registry_instances(profile),
+    prop=_prop_limit,
+    ingredients=lambda: {"predict": nm.predict},
+    max_examples={"quick": 7, "thorough": 300},
+    examples=registry_examples(),
+    mutations=(
+        Mutation("kept_branch_at_mu", "kept coordinates on the branch of prox_mu instead of prox_mu_bar at r w*",
+                 {"predict": _predict_mu_instead_of_mu_bar}),
+        Mutation("limit_map_wrong_sign", "kept w_bar = (s w* - beta u)/(q + beta)", {"predict": _predict_wrong_sign}),
+    ),
+))
