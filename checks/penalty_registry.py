@@ -40,7 +40,8 @@ from . import limit_map as lm
 from .framework import CheckSpec, Mutation, Outcome, register
 from .strategies import Instance, log_uniform, start_points, teachers
 
-__all__ = ["PenaltyCase", "RegistryInstance", "registry_examples", "registry_instances"]
+__all__ = ["PenaltyCase", "RegistryInstance", "penalty_cases", "prox_examples", "registry_examples",
+           "registry_instances"]
 
 REL_TOL = 2e-12
 
@@ -143,6 +144,21 @@ def penalty_cases(draw, profile: str = "quick") -> PenaltyCase:
     return PenaltyCase(name, params, mu, tuple(float(v) for v in xs))
 
 
+def prox_examples() -> tuple[PenaltyCase, ...]:
+    """For every registered penalty (parameters at the geometric middle of their ranges) three prox parameters,
+    ``mu = 0.1, 4, 12``, so that every profile meets every penalty in its continuous regime and beyond (MCP and
+    log-sum jump from ``mu = 4`` on, SCAD has its interior jump at 4 and jumps at the threshold at 12), with inputs
+    at ``0.5 t``, ``t (1 -+ 1e-9)``, ``1.5 t``, ``3 t`` and ``10 t`` and their negatives (``t`` from the derivation)."""
+    out = []
+    for name, cls in sorted(PENALTIES.items()):
+        params = tuple((p.name, math.sqrt(p.sample[0] * p.sample[1])) for p in cls.PARAMS)
+        for mu in (0.1, 4.0, 12.0):
+            t = pm.derived(name).threshold(mu, _spec_values(name, params))[0] if name in pm.SPECS else mu
+            xs = [f * t for f in (0.5, 1 - 1e-9, 1 + 1e-9, 1.5, 3.0, 10.0)]
+            out.append(PenaltyCase(name, params, mu, tuple(xs + [-v for v in xs])))
+    return tuple(out)
+
+
 def _prox_ingredients() -> dict[str, Any]:
     return {"prox": lambda pen, x, mu: pen.prox(x, mu)}
 
@@ -202,7 +218,8 @@ PENALTY_PROX_GLOBAL_MINIMIZER = register(CheckSpec(
     strategy=lambda profile: penalty_cases(profile),
     prop=_prop_prox,
     ingredients=_prox_ingredients,
-    max_examples={"quick": 28, "thorough": 500},
+    max_examples={"quick": 7, "thorough": 500},
+    examples=prox_examples(),
     mutations=(
         Mutation("threshold_10_percent_high", "every threshold 10 % too high (a dropped or wrong constant)",
                  {"prox": lambda pen, x, mu: _Gated(pen, lambda b, xp, m: 1.1 * b._threshold(xp, m)).prox(x, mu)}),
@@ -240,7 +257,7 @@ PENALTY_LIMIT_MATCHES_PREDICTION = register(CheckSpec(
     strategy=lambda profile: registry_instances(profile),
     prop=_prop_limit,
     ingredients=lambda: {"predict": nm.predict},
-    max_examples={"quick": 7, "thorough": 300},
+    max_examples={"quick": 3, "thorough": 300},
     examples=registry_examples(),
     mutations=(
         Mutation("kept_branch_at_mu", "kept coordinates on the branch of prox_mu instead of prox_mu_bar at r w*",
