@@ -381,7 +381,10 @@ def _nearest_root(pen: Penalty, target: np.ndarray, mu_bar: np.ndarray, hint: np
     if idx.size == 0:
         return out
     xs, mbs, hs = x.ravel()[idx], mb.ravel()[idx], h.ravel()[idx]
-    grid = xs[:, None] * np.concatenate([np.logspace(-12.0, 0.0, _ROOT_SCAN), [1.01]])[None, :]
+    # a global log grid, refined near the hint (two roots close to a fold can share a cell of the global grid)
+    glob = xs[:, None] * np.concatenate([np.logspace(-12.0, 0.0, _ROOT_SCAN), [1.01]])[None, :]
+    local = hs[:, None] * (1.0 + np.linspace(-0.05, 0.05, 401))[None, :]
+    grid = np.sort(np.concatenate([glob, np.minimum(local, 1.01 * xs[:, None])], axis=1), axis=1)
     with np.errstate(all="ignore"):
         fv = grid + mbs[:, None] * np.asarray(pen.derivative(grid)) - xs[:, None]
     cross = (np.sign(fv[:, :-1]) * np.sign(fv[:, 1:]) <= 0) & np.isfinite(fv[:, :-1]) & np.isfinite(fv[:, 1:])
@@ -1142,9 +1145,20 @@ def matches_a_stable_limit(problem: Problem, w: Any, u: Any, *, eta: Any, update
     """
     support, small = reached_branches(problem, w, u, atol=atol)
     w2, u2, batch = _host_pair(problem, w, u)
-    # every kept coordinate on the root nearest the one reached (it may be neither the larger nor the smaller one:
-    # SCAD with mu_bar > a - 1 has three)
-    hint = np.where(support.reshape(u2.shape), u2, np.nan).reshape(support.shape)
+    # a kept coordinate on neither the larger nor the smaller root (at the reached (s, q)) is predicted on the root
+    # nearest the one reached (SCAD with mu_bar > a - 1 has three); the others keep the larger/smaller rule
+    ws2, lam_b, beta_b = problem.on_host()
+    q_r, s_r = gradient_coefficients(w2, ws2, problem.k, validate=False)
+    with np.errstate(all="ignore"):
+        qs = np.where(q_r > 0, q_r, np.nan)
+        mb = _mu_bar(lam_b, beta_b, qs)
+        target = (s_r / qs)[:, None] * ws2
+        u_large = np.asarray(problem.penalty.shrink(target, np.where(np.isfinite(mb), mb, 0.0), validate=False))
+        u_small = _smaller_root(problem.penalty, target, mb[:, None], u_large)
+        tol = 1e-6 * (1.0 + np.abs(u2))
+        named = (np.abs(u2 - u_large) <= tol) | (np.abs(u2 - u_small) <= tol)
+    sup2 = support.reshape(u2.shape)
+    hint = np.where(sup2 & ~named, u2, np.nan).reshape(support.shape)
     pred = predict(problem, support=support, root=small, near=hint)
     n, d = w2.shape
     pw = np.broadcast_to(np.asarray(pred.w).reshape(-1, d), (n, d))
