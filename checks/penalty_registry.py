@@ -115,9 +115,20 @@ TL1_NEAR_FOLD = RegistryInstance(d=2, k=6, w_star=(0.0, 0.8828125), penalty="tl1
                                  params=(("a", 1.9109529749704406),))
 
 
+#: Found by running RVSM on generated instances: log-sum with mu_bar = 4.15 > eps^2, RVSM converges (spectral radius
+#: 0.714) to a fixed point whose kept coordinate is on the smaller root (-1.250; larger root -2.022); predict's solve
+#: from (1, 1) and its grid misses it, the solve reseeded at the reached (s, q) finds it.
+LOG_SUM_SMALLER_ROOT = RegistryInstance(
+    d=5, k=6, w_star=(-0.6622356521681779, -1.7388940609479209, 0.678877507508408, 0.0, 0.955891784524479),
+    penalty="log_sum", a=None, lam=0.23798409127597836, beta=0.34572294343648285, eta=1.2190351947499638,
+    w0=(-0.16301149787535424, -2.1856078347096806, 0.5099985726864451, 0.19904363791039442, 0.3375458226384249),
+    params=(("eps", 0.4381211096319087),))
+
+
 def registry_examples() -> tuple[RegistryInstance, ...]:
     """One example per registered penalty (parameters at the geometric middle of their sample ranges), so that every
-    profile runs every penalty at least once, and the regressions :data:`SCAD_SOFT_ROOT`, :data:`TL1_NEAR_FOLD`."""
+    profile runs every penalty at least once, and the regressions :data:`SCAD_SOFT_ROOT`, :data:`TL1_NEAR_FOLD`,
+    :data:`LOG_SUM_SMALLER_ROOT`."""
     out = []
     for name, cls in sorted(PENALTIES.items()):
         params = tuple((p.name, math.sqrt(p.sample[0] * p.sample[1])) for p in cls.PARAMS)
@@ -126,7 +137,7 @@ def registry_examples() -> tuple[RegistryInstance, ...]:
         eta = 0.5 * 2.0 / (float(lipschitz_estimate(np.asarray(ws), k)) + beta)
         out.append(RegistryInstance(d=3, k=k, w_star=ws, penalty=name, a=None, lam=lam, beta=beta, eta=eta,
                                     w0=(0.8, 0.3, -0.2), params=params))
-    return (*out, SCAD_SOFT_ROOT, TL1_NEAR_FOLD)
+    return (*out, SCAD_SOFT_ROOT, TL1_NEAR_FOLD, LOG_SUM_SMALLER_ROOT)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

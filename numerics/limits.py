@@ -1127,6 +1127,54 @@ def reached_branches(problem: Problem, w: Any, u: Any, *, atol: float = 1e-8) ->
     return support.reshape(shape), small.reshape(shape)
 
 
+def _reseeded(problem: Problem, pred: LimitPrediction, support: np.ndarray, small: np.ndarray, hint: np.ndarray,
+              *, k_s: np.ndarray, k_q: np.ndarray) -> LimitPrediction:
+    """``pred`` with its trials that are not ``ok`` solved again from a given ``(k s, k q)`` (the reached limit's):
+    predict starts at ``(1, 1)`` and a grid, and a fixed point with a smaller kept root can exist only in a narrow
+    ``(s, q)`` region that both miss (seen: log-sum, RVSM at a smaller root with ``k q = 0.41``). A reseeded trial
+    replaces the first solve only where it is ``ok``."""
+    bad = ~np.asarray(pred.ok).reshape(-1)
+    if not np.any(bad):
+        return pred
+    pen, k = problem.penalty, problem.k
+    ws2, lam_b, beta_b = problem.on_host()
+    n, d = ws2.shape
+    sup2 = np.broadcast_to(np.asarray(support), (n, d)) if np.ndim(support) == 1 else np.asarray(support).reshape(n, d)
+    sm2 = np.broadcast_to(np.asarray(small), (n, d)) if np.ndim(small) == 1 else np.asarray(small).reshape(n, d)
+    nr2 = np.broadcast_to(np.asarray(hint), (n, d)) if np.ndim(hint) == 1 else np.asarray(hint).reshape(n, d)
+    sm2 = sm2 & sup2
+    x0 = np.stack([np.broadcast_to(k_s, (n,)), np.broadcast_to(k_q, (n,))], axis=1).astype(np.float64)
+    idx = np.flatnonzero(bad & np.all(np.isfinite(x0), axis=1) & (x0[:, 1] > 0))
+    if idx.size == 0:
+        return pred
+    tol_abs = 1e-14 * (1.0 + (k - 1) / math.pi)
+
+    def fun(xv: np.ndarray, j: np.ndarray) -> np.ndarray:
+        return _self_map_residual(xv, pen, ws2[j], lam_b[j], beta_b[j], sup2[j], k, sm2[j], nr2[j])
+
+    xs, gn = _solve_fixed_support(x0, fun, idx, sup2, k, tol_abs)
+    again = _assemble(pen, ws2[idx], lam_b[idx], beta_b[idx], k, xs, sup2[idx], sm2[idx], gn <= tol_abs,
+                      (idx.size,), nr2[idx])
+    take = np.asarray(again.ok)
+    if not np.any(take):
+        return pred
+    fields = {}
+    for f in pred.__dataclass_fields__:
+        if f.startswith("_"):
+            continue
+        v = getattr(pred, f)
+        if v is None:
+            fields[f] = v
+            continue
+        arr = np.array(v, copy=True)
+        flat = arr.reshape(n, -1) if arr.ndim > (0 if problem.batch_size is None else 1) else arr.reshape(n)
+        new = np.asarray(getattr(again, f))
+        flat[idx[take]] = new.reshape(idx.size, -1)[take] if flat.ndim == 2 else new.reshape(idx.size)[take]
+        fields[f] = flat.reshape(arr.shape)
+    fields["_curvature_matrix_of"] = _curvature_matrix_fn(pen, ws2, lam_b, beta_b, k)
+    return LimitPrediction(**fields)
+
+
 def matches_a_stable_limit(problem: Problem, w: Any, u: Any, *, eta: Any, update: str = "gauss-seidel",
                            atol: float = 1e-8, w0: Any = None) -> LimitMatch:
     """Whether a reached limit ``(w, u)`` is one of the predicted stable fixed points of RVSM.
@@ -1160,6 +1208,7 @@ def matches_a_stable_limit(problem: Problem, w: Any, u: Any, *, eta: Any, update
     sup2 = support.reshape(u2.shape)
     hint = np.where(sup2 & ~named, u2, np.nan).reshape(support.shape)
     pred = predict(problem, support=support, root=small, near=hint)
+    pred = _reseeded(problem, pred, support, small, hint, k_s=problem.k * s_r, k_q=problem.k * q_r)
     n, d = w2.shape
     pw = np.broadcast_to(np.asarray(pred.w).reshape(-1, d), (n, d))
     pu = np.broadcast_to(np.asarray(pred.u).reshape(-1, d), (n, d))

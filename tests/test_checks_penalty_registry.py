@@ -34,8 +34,13 @@ def test_limit_quick_profile_passes_with_every_penalty():
 
 @pytest.mark.parametrize("mutation", pr.PENALTY_LIMIT_MATCHES_PREDICTION.mutations, ids=lambda m: m.name)
 def test_limit_fails_on_mutation(mutation):
-    res = run_check(pr.PENALTY_LIMIT_MATCHES_PREDICTION, "quick", overrides=mutation.overrides, max_examples=1)
-    assert not res.passed and res.error is None and res.falsifying is not None
+    # on the explicit example of one penalty with a curved kept branch (MCP): the property replayed with the mutated
+    # predictor reports a failure (run_check over all examples takes ~20 s with a predictor that fails everywhere)
+    ex = next(e for e in pr.registry_examples() if e.penalty == "mcp")
+    ingr = {**pr.PENALTY_LIMIT_MATCHES_PREDICTION.ingredients(), **mutation.overrides}
+    assert pr.PENALTY_LIMIT_MATCHES_PREDICTION.prop(ex, ingr).discrepancy > 1.0
+    assert pr.PENALTY_LIMIT_MATCHES_PREDICTION.prop(ex, pr.PENALTY_LIMIT_MATCHES_PREDICTION.ingredients()
+                                                    ).discrepancy <= 1.0
 
 
 def test_unregistered_derivation_fails(monkeypatch):
