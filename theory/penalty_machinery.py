@@ -298,7 +298,7 @@ class DerivedPenalty:
         t, _ = self.threshold(mu_, values)
         if not ax > t:
             return 0.0
-        pen = self.spec.value_fn(values)
+        pen = self._num(values)["value"]
         cands = self.branches(ax, mu_, values)
         if not cands:
             return math.nan
@@ -365,11 +365,17 @@ def _numeric_pieces(name: str, values_key: tuple) -> dict:
     croots = [[sp.lambdify(mu, r.subs(values), "mpmath") for r in rs] for rs in dp.crit_roots]
     T0 = at30(sp.lambdify(mu, dp.T0.subs(values), "mpmath"))
 
-    def real_roots(fs, *args, squared: bool = False) -> list[float]:
-        """Real values of the closed-form roots (for roots in v = sqrt(y): the positive ones, squared)."""
+    def real_roots(fs, *args, squared: bool = False, trig_first: bool = False) -> list[float]:
+        """Real values of the closed-form roots (for roots in v = sqrt(y): the positive ones, squared). With
+        ``trig_first`` (a cubic: the trigonometric largest root, then Cardano's three), Cardano's are evaluated only
+        where the trigonometric form is not real (one real root): where it is, the other two real roots lie below
+        the fold, where ``1 + mu P'' < 0`` (TL1, l_{1/2}: ``X(u) = u + mu P'(u)`` is convex), and are never branches
+        (a cubic where this failed would show in the brute-force verification)."""
         out = []
         with mpmath.workdps(_DPS):
-            for f in fs:
+            for j, f in enumerate(fs):
+                if trig_first and j > 0 and out:
+                    break
                 try:
                     v = mpmath.mpmathify(f(*[mpmath.mpf(a_) for a_ in args]))
                 except (ZeroDivisionError, ValueError):
@@ -387,7 +393,7 @@ def _numeric_pieces(name: str, values_key: tuple) -> dict:
 
     def crit(i: int, m: float) -> list[float]:
         if dp.crit_how[i] != "numeric":
-            return real_roots(croots[i], m, squared=" in v" in dp.crit_how[i])
+            return real_roots(croots[i], m, squared=" in v" in dp.crit_how[i])  # all: T's critical points
         lo, hi = bounds[i]
         hi_ = hi if math.isfinite(hi) else 1e3 * scale(m) ** 2
         return [r for r, _, _ in bracketed_roots(lambda yy: dT[i](m, yy), lo, hi_)]
@@ -396,12 +402,13 @@ def _numeric_pieces(name: str, values_key: tuple) -> dict:
         if dp.branch_how[i] != "numeric":
             # closed forms (for a cubic only its largest root: the smaller ones are not local minimizers of the prox
             # objective, whose numerator changes sign there from - to +... checked by the curvature filter anyway)
-            return real_roots(broots[i], xx, m, squared=" in v" in dp.branch_how[i])
+            return real_roots(broots[i], xx, m, squared=" in v" in dp.branch_how[i],
+                              trig_first=dp.branch_how[i].startswith("trigonometric"))
         lo, hi = bounds[i]
         hi_ = min(hi, 2 * abs(xx) + 1) if math.isfinite(hi) else 2 * abs(xx) + 1
         return [r for r, _, _ in bracketed_roots(lambda yy: eq_np[i](xx, m, yy), lo, hi_)]
 
-    return {"bounds": bounds, "T": Tf, "T0": T0, "crit": crit, "branch": branch,
+    return {"value": spec.value_fn(values), "bounds": bounds, "T": Tf, "T0": T0, "crit": crit, "branch": branch,
             "curv": [at30(f) for f in curv], "eq": eq}
 
 
@@ -488,7 +495,7 @@ def verify_tie(dp: DerivedPenalty, values: dict, *, jump_tol: float = 1e-6,
 
 
 def verify_monotone(prox: Callable[[float, float], float], mus: Sequence[float], description: str,
-                    *, n: int = 400) -> Check:
+                    *, n: int = 150) -> Check:
     """The prox is nondecreasing in ``x`` (true of every 1-D prox) on a grid of ``n`` points up to ``8 (1 + mu)``."""
     worst = 0.0
     at = None
