@@ -151,3 +151,21 @@ def test_predict_and_run_agree_for_every_penalty(name):
     assert bool(res.converged)
     match = matches_a_stable_limit(prob, res.w, res.u, eta=0.5, atol=1e-8)
     assert bool(match.matched), (match.error, match.spectral_radius, match.prediction.consistent)
+
+
+def test_band_where_the_prox_is_continuous_but_the_kept_branch_is_not():
+    # MCP gamma = 2 with mu = lam/beta = 0.5 < gamma: prox_mu is firm thresholding (continuous), but the kept branch
+    # works at mu_bar = lam (1/beta + 1/q) = 4.5 > gamma, where prox_mu_bar jumps: two stable fixed points coexist and
+    # RVSM reaches each from its own start (hysteresis), both the predicted ones
+    pen, k, lam, beta, eta = MCP(2.0), 8, 0.5, 1.0, 0.5
+    ws = np.array([2.4, 2.5, -2.0])
+    prob = nm.Problem(ws, k, pen, lam, beta)
+    pred = nm.predict(prob)
+    assert bool(pred.band[0]) and float(pred.mu_bar) > pen.gamma > prob.mu
+    limits = []
+    for w0_1 in (4.8, 0.0):
+        start = np.array([w0_1, 2.5, -2.0])
+        res = nm.run(prob, start, eta=eta, iters=50_000, tol=1e-13)
+        assert bool(matches_a_stable_limit(prob, res.w, res.u, eta=eta, atol=1e-8, w0=start).matched)
+        limits.append(float(np.asarray(res.u)[0]))
+    assert limits[0] > 2.0 and limits[1] == 0.0
