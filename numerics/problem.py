@@ -47,7 +47,8 @@ def resolve_penalty(penalty: Penalty | str, a: float | None = None, *,
         raise ValueError(f"params must be a mapping of parameter names to numbers; got {type(params).__name__}")
     if isinstance(penalty, Penalty):
         if a is not None or params:
-            raise ValueError("a and params are only used with a penalty name (e.g. penalty='tl1', a=1.0); "
+            which = "a" if a is not None else "params"
+            raise ValueError(f"{which} is only used with a penalty name (e.g. penalty='tl1', a=1.0); "
                              f"the penalty object {penalty!r} already carries its parameters")
         return penalty
     if isinstance(penalty, str):
