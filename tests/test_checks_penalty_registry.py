@@ -48,3 +48,15 @@ def test_unregistered_derivation_fails(monkeypatch):
     monkeypatch.delitem(pr.pm.SPECS, "mcp")
     ex = pr.PenaltyCase("mcp", (("gamma", 2.0),), 0.5, (0.1, 1.0))
     assert pr._prop_prox(ex, pr._prox_ingredients()).discrepancy == float("inf")
+
+
+def test_experiment_counts_are_consistent():
+    # the script behind the counts of docs/theory.rst, on a few instances: every in-scope l1 limit is matched and has
+    # the prox form (l1: the limit is the soft thresholding of r w* at mu_bar)
+    import numpy as np
+
+    from checks import penalty_experiment as pe
+
+    st = pe.count("l1", 3, np.random.default_rng(0))
+    assert st["n"] == 3 and st["converged"] >= st["q_scope"] >= 1
+    assert st["matched"] == st["q_scope"] == st["prox_form"] and st["band_trials"] == 0 and not st["mismatches"]
