@@ -9,7 +9,7 @@ import importlib
 
 MODULES = (
     "closed_forms", "prox", "descent", "limit_map", "prediction", "small_lambda", "rate", "angle", "initialization",
-    "binary", "fronts",
+    "binary", "fronts", "penalty_registry",
 )
 
 for _name in MODULES:

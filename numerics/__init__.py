@@ -29,7 +29,7 @@ from numerics.binary_limits import BinaryLimitPrediction, predict_binary
 from numerics.gradients import Empirical, ExpectedCoarse, GradientSource, Population, SampledCoarse
 from numerics.init import at_angle, uniform_sphere
 from numerics.limits import LimitPrediction, predict
-from numerics.penalties import L0, L1, TL1, Penalty, get_penalty
+from numerics.penalties import L0, L1, MCP, SCAD, TL1, LHalf, LogSum, Penalty, get_penalty
 from numerics.population import grad, loss
 from numerics.problem import Problem
 from numerics.results import DivergenceError, History, RVSMResult
@@ -39,6 +39,8 @@ from numerics.teachers import make_teachers
 __all__ = [
     "L0",
     "L1",
+    "MCP",
+    "SCAD",
     "TL1",
     "BinaryLimitPrediction",
     "DivergenceError",
@@ -46,7 +48,9 @@ __all__ = [
     "ExpectedCoarse",
     "GradientSource",
     "History",
+    "LHalf",
     "LimitPrediction",
+    "LogSum",
     "Penalty",
     "Population",
     "Problem",

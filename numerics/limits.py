@@ -363,6 +363,49 @@ def _scan_smaller_root(pen: Penalty, x: np.ndarray, mu_bar: np.ndarray, u_large:
     return flat.reshape(x.shape)
 
 
+def _nearest_root(pen: Penalty, target: np.ndarray, mu_bar: np.ndarray, hint: np.ndarray) -> np.ndarray:
+    """Signed root of ``u + mu_bar P'(u) = target`` (sign of ``target``) nearest to ``|hint|``; NaN where there is
+    none or no hint (``hint`` NaN or 0).
+
+    Generic: every root lies in ``(0, |target|]`` (``P' >= 0``), so the sign changes of ``X(u) - |target|`` on a log
+    grid of :data:`_ROOT_SCAN` points over ``(1e-12 |target|, 1.01 |target|]`` bracket them all (a root where ``X``
+    only touches the target is a double root: a marginal fixed point); the bracket nearest the hint is bisected. This
+    names every kept root, also where the kept equation has more than the two the ``root`` option distinguishes
+    (SCAD with ``mu_bar > a - 1``: a root on the soft branch, one on the middle one, one on the flat part).
+    """
+    x = np.abs(np.asarray(target, dtype=np.float64))
+    mb = np.broadcast_to(np.asarray(mu_bar, dtype=np.float64), x.shape)
+    h = np.abs(np.broadcast_to(np.asarray(hint, dtype=np.float64), x.shape))
+    out = np.full(x.shape, np.nan)
+    idx = np.flatnonzero(np.isfinite(h) & (h > 0) & (x > 0) & np.isfinite(x) & np.isfinite(mb))
+    if idx.size == 0:
+        return out
+    xs, mbs, hs = x.ravel()[idx], mb.ravel()[idx], h.ravel()[idx]
+    # a global log grid, refined near the hint (two roots close to a fold can share a cell of the global grid)
+    glob = xs[:, None] * np.concatenate([np.logspace(-12.0, 0.0, _ROOT_SCAN), [1.01]])[None, :]
+    local = hs[:, None] * (1.0 + np.linspace(-0.05, 0.05, 401))[None, :]
+    grid = np.sort(np.concatenate([glob, np.minimum(local, 1.01 * xs[:, None])], axis=1), axis=1)
+    with np.errstate(all="ignore"):
+        fv = grid + mbs[:, None] * np.asarray(pen.derivative(grid)) - xs[:, None]
+    cross = (np.sign(fv[:, :-1]) * np.sign(fv[:, 1:]) <= 0) & np.isfinite(fv[:, :-1]) & np.isfinite(fv[:, 1:])
+    mid = 0.5 * (grid[:, :-1] + grid[:, 1:])
+    dist = np.where(cross, np.abs(mid - hs[:, None]), np.inf)
+    j = np.argmin(dist, axis=1)
+    has = np.isfinite(dist[np.arange(idx.size), j])
+    rows = np.arange(idx.size)
+    lo, hi = grid[rows, j], grid[rows, j + 1]
+    flo = fv[rows, j]
+    for _ in range(_ROOT_BISECTIONS):
+        m = 0.5 * (lo + hi)
+        with np.errstate(all="ignore"):
+            fm = m + mbs * np.asarray(pen.derivative(m)) - xs
+        same = np.sign(fm) == np.sign(flo)
+        lo, hi, flo = np.where(same, m, lo), np.where(same, hi, m), np.where(same, fm, flo)
+    flat = out.ravel()
+    flat[idx] = np.where(has, 0.5 * (lo + hi), np.nan)
+    return np.sign(target) * flat.reshape(x.shape)
+
+
 def _smaller_root(pen: Penalty, target: np.ndarray, mu_bar: np.ndarray, u_large: np.ndarray) -> np.ndarray:
     """Signed smaller kept root (sign of ``target``) of ``u + mu_bar P'(u) = target``; NaN where none exists.
     ``mu_bar`` of the shape of ``target`` (or broadcastable)."""
@@ -386,10 +429,11 @@ def _mu_bar(lam: np.ndarray, beta: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def _kept_branch(pen: Penalty, w_star: np.ndarray, s: np.ndarray, q: np.ndarray, lam: np.ndarray,
-                 beta: np.ndarray, small: np.ndarray | None = None
+                 beta: np.ndarray, small: np.ndarray | None = None, near: np.ndarray | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Kept-branch values ``(u, w)`` for every coordinate (formal: evaluated everywhere), the mask where that branch
-    genuinely exists, and the target ``r w*``. ``small`` (bool, like ``w_star``) selects the smaller root."""
+    genuinely exists, and the target ``r w*``. ``small`` (bool, like ``w_star``) selects the smaller root; ``near``
+    (like ``w_star``, NaN where unused) selects, where given, the root nearest to it (:func:`_nearest_root`)."""
     qpos = q > 0
     qs = np.where(qpos, q, 1.0)
     mu_bar = np.where(qpos, _mu_bar(lam, beta, qs), 0.0)
@@ -397,6 +441,11 @@ def _kept_branch(pen: Penalty, w_star: np.ndarray, s: np.ndarray, q: np.ndarray,
     u = pen.shrink(target, mu_bar, validate=False)
     if small is not None and np.any(small):
         u = np.where(small, _smaller_root(pen, target, mu_bar[:, None], u), u)
+    if near is not None:
+        use = np.isfinite(near) & (near != 0)
+        if np.any(use):
+            u = np.where(use, _nearest_root(pen, target, np.broadcast_to(mu_bar[:, None], target.shape),
+                                            np.where(use, near, np.nan)), u)
     w = (s[:, None] * w_star + beta[:, None] * u) / (q + beta)[:, None]
     # exists iff u != 0 has the sign of w* and solves u + mu_bar P'(u) = r w* (the shrink of TL1 clips its arccos
     # argument where the nonzero root does not exist, so the stationarity residual exposes a fake root)
@@ -407,10 +456,12 @@ def _kept_branch(pen: Penalty, w_star: np.ndarray, s: np.ndarray, q: np.ndarray,
 
 
 def _branch_point(pen: Penalty, w_star: np.ndarray, s: np.ndarray, q: np.ndarray, lam: np.ndarray,
-                  beta: np.ndarray, support: np.ndarray, small: np.ndarray | None = None
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """``(w, u)`` with kept coordinates on the kept branch (root by ``small``) and the others zeroed."""
-    u_k, w_k, _, _ = _kept_branch(pen, w_star, s, q, lam, beta, None if small is None else small & support)
+                  beta: np.ndarray, support: np.ndarray, small: np.ndarray | None = None,
+                  near: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(w, u)`` with kept coordinates on the kept branch (root by ``small``, or nearest ``near``) and the others
+    zeroed."""
+    u_k, w_k, _, _ = _kept_branch(pen, w_star, s, q, lam, beta, None if small is None else small & support,
+                                  None if near is None else np.where(support, near, np.nan))
     w_z = (s / (q + beta))[:, None] * w_star
     return np.where(support, w_k, w_z), np.where(support, u_k, 0.0)
 
@@ -423,13 +474,13 @@ def _normalized_coefficients(w: np.ndarray, w_star: np.ndarray, k: int) -> tuple
 
 
 def _self_map_residual(x: np.ndarray, pen: Penalty, w_star: np.ndarray, lam: np.ndarray,
-                       beta: np.ndarray, support: np.ndarray, k: int, small: np.ndarray | None = None
-                       ) -> np.ndarray:
+                       beta: np.ndarray, support: np.ndarray, k: int, small: np.ndarray | None = None,
+                       near: np.ndarray | None = None) -> np.ndarray:
     """``G(x) = (k s(w(x)), k q(w(x))) - x`` for ``x = (k s, k q)`` of shape (n, 2); NaN where undefined."""
     s, q = x[:, 0] / k, x[:, 1] / k
     bad = (q + beta <= 0) | (s <= 0) | ((q <= 0) & np.any(support, axis=1))
     with np.errstate(all="ignore"):
-        w, _ = _branch_point(pen, w_star, s, q, lam, beta, support, small)
+        w, _ = _branch_point(pen, w_star, s, q, lam, beta, support, small, near)
         ks, kq = _normalized_coefficients(w, w_star, k)
     g = np.stack([ks - x[:, 0], kq - x[:, 1]], axis=1)
     g[bad] = np.nan
@@ -564,8 +615,8 @@ def _kept_ok_for(cand: dict[str, np.ndarray], small: np.ndarray) -> np.ndarray:
 
 
 def _solve_self_consistency(pen: Penalty, ws2: np.ndarray, lam: np.ndarray, beta: np.ndarray, k: int,
-                            support: np.ndarray | None, band: str, tol_abs: float, small: np.ndarray
-                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                            support: np.ndarray | None, band: str, tol_abs: float, small: np.ndarray,
+                            near: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Solve ``(s, q) = (s(w), q(w))`` for every trial, with the kept set fixed (``support``) or chosen by the
     active-set loop (``band`` rule), kept coordinates on the root chosen by ``small``. Returns ``x = (k s, k q)``,
     the residual norm, the kept set used and whether the active set settled."""
@@ -583,7 +634,8 @@ def _solve_self_consistency(pen: Penalty, ws2: np.ndarray, lam: np.ndarray, beta
     sup = support if fixed else rule(*oks(x))
 
     def fun(xv: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        return _self_map_residual(xv, pen, ws2[idx], lam[idx], beta[idx], sup[idx], k, small[idx])
+        return _self_map_residual(xv, pen, ws2[idx], lam[idx], beta[idx], sup[idx], k, small[idx],
+                                  None if near is None else near[idx])
 
     sup_solved = sup.copy()  # the support each trial's current (s, q) was solved with
     settled = np.ones(n, dtype=bool) if fixed else np.zeros(n, dtype=bool)
@@ -720,7 +772,7 @@ def _root_mask(root: Any, problem: Problem, shape2: tuple[int, int]) -> np.ndarr
     return np.broadcast_to(arr, batch).reshape(n, d).copy()
 
 
-def predict(problem: Problem, *, band: str = "keep", support: Any = None, root: Any = "large",
+def predict(problem: Problem, *, band: str = "keep", support: Any = None, root: Any = "large", near: Any = None,
             tol: float = 1e-14) -> LimitPrediction:
     r"""Predict the limit ``(w_bar, u_bar)`` of RVSM (population gradient) for a teacher ``w*`` (theory page section 5).
 
@@ -744,6 +796,12 @@ def predict(problem: Problem, *, band: str = "keep", support: Any = None, root: 
         ``r |w*_i| < mu_bar (a+1)/a`` and is a fixed point where it lies above the prox's gap), or per coordinate
         (True: smaller). Which one RVSM reaches depends on its path; both can be stable (:attr:`LimitPrediction.
         curvature`). A coordinate asked for a smaller root that does not exist is reported inconsistent.
+    near : array, shape (d,) or like ``w_star``, optional
+        Only with ``support``: each kept coordinate takes the root of its kept equation nearest to ``near`` (e.g. the
+        ``u`` of a reached limit), found by a scan over all roots, whichever it is; ``root`` is then ignored where
+        ``near`` is finite and nonzero. For kept equations with more than two roots (SCAD with ``mu_bar > a - 1``:
+        soft, middle and flat), which ``root`` cannot name; the coordinate is consistent iff ``prox_{mu}`` of its
+        ``w`` returns that root.
     tol : float
         Tolerance of the ``(s, q)`` solve: ``max(|k s - k s(w)|, |k q - k q(w)|) <= tol (1 + (k - 1)/pi)``, the
         factor being the size of the largest term of ``k q`` (so its rounding is covered for every ``k``).
@@ -797,24 +855,33 @@ def predict(problem: Problem, *, band: str = "keep", support: Any = None, root: 
     fixed = support is not None
     sup = problem.support_mask(support) if fixed else None
     small = _root_mask(root, problem, (n, d)) & (ws2 != 0)
+    near2 = None
+    if near is not None:
+        if not fixed:
+            raise ValueError("near is only used with support= (the kept set whose roots it selects)")
+        arr = np.asarray(to_numpy(near, "near"), dtype=np.float64)
+        batch = (d,) if problem.batch_size is None else (n, d)
+        if arr.shape not in ((d,), batch):
+            raise ValueError(f"near must have shape (d,) = {(d,)} or the batch shape {batch}; got {arr.shape}")
+        near2 = np.where(sup, np.broadcast_to(arr, batch).reshape(n, d), np.nan)
 
     tol_abs = tol * (1.0 + (k - 1) / math.pi)
     x, gn, sup, settled = _solve_self_consistency(pen, ws2, lam_b, beta_b, k, sup if fixed else None, band, tol_abs,
-                                                  small)
+                                                  small, near2)
     converged = (gn <= tol_abs) & settled
-    return _assemble(pen, ws2, lam_b, beta_b, k, x, sup, small, converged, batch_shape)
+    return _assemble(pen, ws2, lam_b, beta_b, k, x, sup, small, converged, batch_shape, near2)
 
 
 def _assemble(pen: Penalty, ws2: np.ndarray, lam_b: np.ndarray, beta_b: np.ndarray, k: int, x: np.ndarray,
-              sup: np.ndarray, small: np.ndarray, converged: np.ndarray, batch_shape: tuple[int, ...]
-              ) -> LimitPrediction:
+              sup: np.ndarray, small: np.ndarray, converged: np.ndarray, batch_shape: tuple[int, ...],
+              near: np.ndarray | None = None) -> LimitPrediction:
     """The :class:`LimitPrediction` at the solved ``x = (k s, k q)`` for the kept set ``sup`` and roots ``small``."""
     shape = (*batch_shape, ws2.shape[1])
     s, q = x[:, 0] / k, x[:, 1] / k
     cand = _candidates(pen, ws2, lam_b, beta_b, x, k)
     kept_ok, zero_ok = cand["kept_ok"], cand["zeroed_ok"]
     with np.errstate(all="ignore"):
-        w, u = _branch_point(pen, ws2, s, q, lam_b, beta_b, sup, small)
+        w, u = _branch_point(pen, ws2, s, q, lam_b, beta_b, sup, small, near)
         qpos = q > 0
         mu_bar = np.where(qpos, _mu_bar(lam_b, beta_b, np.where(qpos, q, 1.0)), np.nan)
         r = s / q
@@ -824,6 +891,18 @@ def _assemble(pen: Penalty, ws2: np.ndarray, lam_b: np.ndarray, beta_b: np.ndarr
     residual = np.max(np.abs(res_vec), axis=1)
     root_small = small & sup
     consistent = np.where(sup, _kept_ok_for(cand, root_small), zero_ok)
+    if near is not None:
+        # a kept coordinate on the root nearest its hint: a genuine root with the sign of w*, kept by the prox at mu
+        # with exactly that value (the prox itself decides, whichever of the roots it is)
+        use = sup & np.isfinite(near) & (near != 0)
+        mu = (lam_b / beta_b)[:, None]
+        with np.errstate(all="ignore"):
+            stat = u + np.where(np.isfinite(mu_bar), mu_bar, 0.0)[:, None] * pen.derivative(u) - r[:, None] * ws2
+            scale = np.abs(r[:, None] * ws2) + np.abs(u) + np.where(np.isfinite(mu_bar), mu_bar, 0.0)[:, None]
+            prox_err = np.abs(pen.prox(w, lam_b / beta_b, validate=False) - u)
+            ok_near = (qpos[:, None] & (u * ws2 > 0) & (np.abs(stat) <= _CONSISTENCY_RTOL * scale)
+                       & (prox_err <= _CONSISTENCY_RTOL * (np.abs(u) + mu)))
+        consistent = np.where(use, ok_near, consistent)
     bnd = kept_ok & zero_ok
 
     def out(v: np.ndarray) -> np.ndarray:
@@ -1048,12 +1127,61 @@ def reached_branches(problem: Problem, w: Any, u: Any, *, atol: float = 1e-8) ->
     return support.reshape(shape), small.reshape(shape)
 
 
+def _reseeded(problem: Problem, pred: LimitPrediction, support: np.ndarray, small: np.ndarray, hint: np.ndarray,
+              *, k_s: np.ndarray, k_q: np.ndarray) -> LimitPrediction:
+    """``pred`` with its trials that are not ``ok`` solved again from a given ``(k s, k q)`` (the reached limit's):
+    predict starts at ``(1, 1)`` and a grid, and a fixed point with a smaller kept root can exist only in a narrow
+    ``(s, q)`` region that both miss (seen: log-sum, RVSM at a smaller root with ``k q = 0.41``). A reseeded trial
+    replaces the first solve only where it is ``ok``."""
+    bad = ~np.asarray(pred.ok).reshape(-1)
+    if not np.any(bad):
+        return pred
+    pen, k = problem.penalty, problem.k
+    ws2, lam_b, beta_b = problem.on_host()
+    n, d = ws2.shape
+    sup2 = np.broadcast_to(np.asarray(support), (n, d)) if np.ndim(support) == 1 else np.asarray(support).reshape(n, d)
+    sm2 = np.broadcast_to(np.asarray(small), (n, d)) if np.ndim(small) == 1 else np.asarray(small).reshape(n, d)
+    nr2 = np.broadcast_to(np.asarray(hint), (n, d)) if np.ndim(hint) == 1 else np.asarray(hint).reshape(n, d)
+    sm2 = sm2 & sup2
+    x0 = np.stack([np.broadcast_to(k_s, (n,)), np.broadcast_to(k_q, (n,))], axis=1).astype(np.float64)
+    idx = np.flatnonzero(bad & np.all(np.isfinite(x0), axis=1) & (x0[:, 1] > 0))
+    if idx.size == 0:
+        return pred
+    tol_abs = 1e-14 * (1.0 + (k - 1) / math.pi)
+
+    def fun(xv: np.ndarray, j: np.ndarray) -> np.ndarray:
+        return _self_map_residual(xv, pen, ws2[j], lam_b[j], beta_b[j], sup2[j], k, sm2[j], nr2[j])
+
+    xs, gn = _solve_fixed_support(x0, fun, idx, sup2, k, tol_abs)
+    again = _assemble(pen, ws2[idx], lam_b[idx], beta_b[idx], k, xs, sup2[idx], sm2[idx], gn <= tol_abs,
+                      (idx.size,), nr2[idx])
+    take = np.asarray(again.ok)
+    if not np.any(take):
+        return pred
+    fields = {}
+    for f in pred.__dataclass_fields__:
+        if f.startswith("_"):
+            continue
+        v = getattr(pred, f)
+        if v is None:
+            fields[f] = v
+            continue
+        arr = np.array(v, copy=True)
+        flat = arr.reshape(n, -1) if arr.ndim > (0 if problem.batch_size is None else 1) else arr.reshape(n)
+        new = np.asarray(getattr(again, f))
+        flat[idx[take]] = new.reshape(idx.size, -1)[take] if flat.ndim == 2 else new.reshape(idx.size)[take]
+        fields[f] = flat.reshape(arr.shape)
+    fields["_curvature_matrix_of"] = _curvature_matrix_fn(pen, ws2, lam_b, beta_b, k)
+    return LimitPrediction(**fields)
+
+
 def matches_a_stable_limit(problem: Problem, w: Any, u: Any, *, eta: Any, update: str = "gauss-seidel",
                            atol: float = 1e-8, w0: Any = None) -> LimitMatch:
     """Whether a reached limit ``(w, u)`` is one of the predicted stable fixed points of RVSM.
 
     Reads the support and the root of every kept coordinate off the limit (:func:`reached_branches`), predicts the
-    fixed point for them (:func:`predict` with ``support=`` and ``root=``) and asks that it be a genuine fixed point,
+    fixed point for them (:func:`predict` with ``support=``, ``root=`` and ``near=`` the reached ``u``, so a kept
+    root that is neither the larger nor the smaller one is named too) and asks that it be a genuine fixed point,
     within ``atol`` of ``(w, u)``, and linearly stable for ``eta`` and ``update`` (:func:`linearized_map`). With the
     start ``w0`` the stability is that of the map restricted to the subspace RVSM cannot leave from it
     (:func:`invariant_subspace`): from a symmetric start RVSM can converge to a fixed point that is unstable only
@@ -1064,8 +1192,23 @@ def matches_a_stable_limit(problem: Problem, w: Any, u: Any, *, eta: Any, update
     LimitMatch
     """
     support, small = reached_branches(problem, w, u, atol=atol)
-    pred = predict(problem, support=support, root=small)
     w2, u2, batch = _host_pair(problem, w, u)
+    # a kept coordinate on neither the larger nor the smaller root (at the reached (s, q)) is predicted on the root
+    # nearest the one reached (SCAD with mu_bar > a - 1 has three); the others keep the larger/smaller rule
+    ws2, lam_b, beta_b = problem.on_host()
+    q_r, s_r = gradient_coefficients(w2, ws2, problem.k, validate=False)
+    with np.errstate(all="ignore"):
+        qs = np.where(q_r > 0, q_r, np.nan)
+        mb = _mu_bar(lam_b, beta_b, qs)
+        target = (s_r / qs)[:, None] * ws2
+        u_large = np.asarray(problem.penalty.shrink(target, np.where(np.isfinite(mb), mb, 0.0), validate=False))
+        u_small = _smaller_root(problem.penalty, target, mb[:, None], u_large)
+        tol = 1e-6 * (1.0 + np.abs(u2))
+        named = (np.abs(u2 - u_large) <= tol) | (np.abs(u2 - u_small) <= tol)
+    sup2 = support.reshape(u2.shape)
+    hint = np.where(sup2 & ~named, u2, np.nan).reshape(support.shape)
+    pred = predict(problem, support=support, root=small, near=hint)
+    pred = _reseeded(problem, pred, support, small, hint, k_s=problem.k * s_r, k_q=problem.k * q_r)
     n, d = w2.shape
     pw = np.broadcast_to(np.asarray(pred.w).reshape(-1, d), (n, d))
     pu = np.broadcast_to(np.asarray(pred.u).reshape(-1, d), (n, d))

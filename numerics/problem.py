@@ -7,6 +7,7 @@ parameter ``mu = lam / beta`` and the relaxed Lagrangian (:func:`relaxed_lagrang
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,24 +28,36 @@ from numerics.penalties import Penalty, get_penalty
 __all__ = ["Problem", "relaxed_lagrangian", "resolve_penalty"]
 
 
-def resolve_penalty(penalty: Penalty | str, a: float | None = None) -> Penalty:
-    """The penalty object for a name (``"l1"``, ``"l0"``, ``"tl1"`` with ``a``) or a :class:`Penalty` as it is.
+def resolve_penalty(penalty: Penalty | str, a: float | None = None, *,
+                    params: Mapping[str, float] | None = None) -> Penalty:
+    """The penalty object for a name (``"l1"``, ``"l0"``, ``"tl1"`` with ``a``, ...) or a :class:`Penalty` as it is.
 
-    This is the one place where a penalty given by name becomes an object.
+    This is the one place where a penalty given by name becomes an object. ``a`` is the shorthand for the
+    parameter named ``a`` (TL1, SCAD); ``params`` gives any parameters by name (e.g. ``{"gamma": 3.0}`` for MCP,
+    ``{"eps": 0.5}`` for log-sum), see :func:`numerics.penalties.get_penalty`.
 
     Raises
     ------
     ValueError
-        Unknown name, ``a`` missing or out of range for TL1, ``a`` given with a penalty object or with a penalty that
-        takes no parameter, or an object that is not a :class:`numerics.penalties.Penalty`.
+        Unknown name, a parameter missing or out of range, ``a`` or ``params`` given with a penalty object or with a
+        penalty that takes no parameter, ``a`` given twice, or an object that is not a
+        :class:`numerics.penalties.Penalty`.
     """
+    if params is not None and not isinstance(params, Mapping):
+        raise ValueError(f"params must be a mapping of parameter names to numbers; got {type(params).__name__}")
     if isinstance(penalty, Penalty):
-        if a is not None:
-            raise ValueError("a is only used with a penalty name (e.g. penalty='tl1', a=1.0); "
+        if a is not None or params:
+            which = "a" if a is not None else "params"
+            raise ValueError(f"{which} is only used with a penalty name (e.g. penalty='tl1', a=1.0); "
                              f"the penalty object {penalty!r} already carries its parameters")
         return penalty
     if isinstance(penalty, str):
-        return get_penalty(penalty) if a is None else get_penalty(penalty, a=a)
+        kw = dict(params or {})
+        if a is not None:
+            if "a" in kw:
+                raise ValueError("a given twice (as a= and in params)")
+            kw["a"] = a
+        return get_penalty(penalty, **kw)
     raise ValueError(f"penalty must be a Penalty object or a name ('l1', 'l0', 'tl1'); got {penalty!r}")
 
 
@@ -116,7 +129,9 @@ class Problem:
     beta : float or array (B,)
         Relaxation (coupling) weight, ``beta > 0``.
     a : float, optional
-        TL1 parameter ``a > 0``, only with ``penalty="tl1"`` by name.
+        TL1 parameter ``a > 0`` (or SCAD's ``a > 2``), only with a penalty by name.
+    params : mapping, optional
+        Other parameters of a penalty given by name, e.g. ``{"gamma": 3.0}`` for ``"mcp"`` (:func:`resolve_penalty`).
 
     Attributes
     ----------
@@ -153,7 +168,7 @@ class Problem:
     beta: float | np.ndarray
 
     def __init__(self, w_star: Any, k: int, penalty: Penalty | str, lam: Any, beta: Any, *,
-                 a: float | None = None) -> None:
+                 a: float | None = None, params: Mapping[str, float] | None = None) -> None:
         if isinstance(w_star, (list, tuple)):
             w_star = np.asarray(w_star, dtype=np.float64)
         if not array_api_compat.is_array_api_obj(w_star) or isinstance(w_star, (int, float)):
@@ -170,7 +185,7 @@ class Problem:
             w_star.setflags(write=False)
         object.__setattr__(self, "w_star", w_star)
         object.__setattr__(self, "k", check_positive_int("k", k))
-        object.__setattr__(self, "penalty", resolve_penalty(penalty, a))
+        object.__setattr__(self, "penalty", resolve_penalty(penalty, a, params=params))
         object.__setattr__(self, "lam", _weight("lam", lam, low_inclusive=True, allowed="lam >= 0"))
         object.__setattr__(self, "beta", _weight("beta", beta, low_inclusive=False, allowed="beta > 0"))
         sizes = {"w_star": int(w_star.shape[0]) if w_star.ndim == 2 else None,

@@ -3,10 +3,12 @@
 One coordinate ``w*_1`` of a teacher is swept while the others stay fixed (they change ``s`` and ``q``, so every
 point is predicted separately with :func:`numerics.predict`). For each penalty the two branches of the limit
 map are drawn where they are self-consistent fixed points: kept (``u_bar_1 != 0``, :func:`predict` with coordinate 1
-in the support) and zeroed (``u_bar_1 = 0``); where both are, the band of two fixed points is shaded. Panels: l1, l0,
-TL1 with ``a`` in the subcritical regime (``mu = lam/beta <= a^2/(2(a+1))``: continuous prox) and in the supercritical
-one. Points: RVSM limits (:func:`numerics.run`, population gradient) from two starts per ``w*_1``: coordinate 1
-of ``w^0`` at ``2 w*_1`` ("kept start") or at 0 ("zero start"), the other coordinates at ``w*``.
+in the support) and zeroed (``u_bar_1 = 0``); where both are, the band of two fixed points is shaded. Panels, one per
+penalty family of :data:`numerics.penalties.PENALTIES`: l1, l0, TL1 with ``a`` in the subcritical regime
+(``mu = lam/beta <= a^2/(2(a+1))``: continuous prox) and in the supercritical one, MCP (``gamma = 1.5``), SCAD
+(``a = 2.5``), l_{1/2} and log-sum (``eps = 0.2``: ``mu > eps^2``, its prox jumps). Points: RVSM limits
+(:func:`numerics.run`, population gradient) from two starts per ``w*_1``: coordinate 1 of ``w^0`` at ``2 w*_1``
+("kept start") or at 0 ("zero start"), the other coordinates at ``w*``.
 """
 
 from __future__ import annotations
@@ -25,9 +27,14 @@ NAME = "thresholding_map"
 #: the fixed coordinates 2..d of the teacher (all well above the l0 band, so they stay kept)
 OTHERS = (2.0, -1.6, 2.4, -1.8)
 K, BETA, LAM, ETA = 4, 0.5, 0.05, 0.5
-#: panels: (code, penalty, a); TL1 with a = 1 is subcritical (mu_c = a^2/(2(a+1)) = 0.25 >= mu = lam/beta = 0.1),
-#: a = 0.1 supercritical (mu_c = 0.0045 < mu)
-PANELS = ((0, "l1", None), (1, "l0", None), (2, "tl1", 1.0), (3, "tl1", 0.1))
+#: panels: (code, penalty, parameters); TL1 with a = 1 is subcritical (mu_c = a^2/(2(a+1)) = 0.25 >= mu = lam/beta =
+#: 0.1), a = 0.1 supercritical (mu_c = 0.0045 < mu); MCP and SCAD with their knees (gamma, resp. 1 and a) inside the
+#: swept range; log-sum with mu = 0.1 > eps^2 = 0.04 (its prox jumps)
+PANELS = ((0, "l1", {}), (1, "l0", {}), (2, "tl1", {"a": 1.0}), (3, "tl1", {"a": 0.1}), (4, "mcp", {"gamma": 1.5}),
+          (5, "scad", {"a": 2.5}), (6, "l_half", {}), (7, "log_sum", {"eps": 0.2}))
+#: colors of the penalties that paper_figures.style does not name (Okabe-Ito and Tol palettes)
+EXTRA_COLORS = {"mcp": "#E69F00", "scad": "#56B4E9", "l_half": "#882255", "log_sum": "#999933"}
+EXTRA_LABELS = {"mcp": "MCP", "scad": "SCAD", "l_half": r"$\ell_{1/2}$", "log_sum": "log-sum"}
 W1_MAX = 1.8
 SIM_TOL, SIM_ITERS = 1e-14, 40000
 
@@ -40,8 +47,9 @@ PRESETS = {
 COLUMNS = ("panel", "a", "is_sim", "w_star_1", "branch", "u_bar_1", "w_bar_1", "band", "u_pred_1", "consistent",
            "sim_error", "sim_converged")
 DESCRIPTIONS = {
-    "panel": "0 = l1, 1 = l0, 2 = TL1 subcritical a, 3 = TL1 supercritical a",
-    "a": "TL1 parameter a (0 for l1 and l0)",
+    "panel": "0 = l1, 1 = l0, 2 = TL1 subcritical a, 3 = TL1 supercritical a, 4 = MCP, 5 = SCAD, 6 = l_half, "
+             "7 = log-sum (parameters in the metadata)",
+    "a": "TL1 or SCAD parameter a (0 for the other penalties)",
     "is_sim": "0 = predicted curve point (numerics.predict); 1 = simulated RVSM limit",
     "w_star_1": "swept teacher coordinate w*_1 (other coordinates fixed at 2.0, -1.6, 2.4, -1.8) [unit of w]",
     "branch": "curve rows: 1 = kept branch (u_bar_1 != 0), 0 = zeroed branch; simulated rows: the start, "
@@ -64,27 +72,37 @@ def teachers(w1: np.ndarray) -> np.ndarray:
 
 
 def penalty_params(panel: int) -> tuple[str, float | None]:
-    for code, name, a in PANELS:
+    """``(penalty name, a)`` of a panel (``a`` None where the penalty has none)."""
+    for code, name, params in PANELS:
         if code == panel:
-            return name, a
+            return name, params.get("a")
     raise ValueError(f"panel must be one of {[p[0] for p in PANELS]}; got {panel!r}")
 
 
-def predict_branches(name: str, a: float | None, w1: np.ndarray) -> dict[str, np.ndarray]:
+def penalty_of(panel: int) -> penalties.Penalty:
+    """The penalty object of a panel."""
+    for code, name, params in PANELS:
+        if code == panel:
+            return penalties.get_penalty(name, **params)
+    raise ValueError(f"panel must be one of {[p[0] for p in PANELS]}; got {panel!r}")
+
+
+def predict_branches(name: str, a: float | None, w1: np.ndarray, *, params: dict | None = None
+                     ) -> dict[str, np.ndarray]:
     """Predicted kept and zeroed branches of coordinate 1 at each ``w1`` (nonzero), with their consistency."""
     ws = teachers(w1)
     out = {}
     for br in (1, 0):
         sup = np.ones_like(ws, dtype=bool)
         sup[:, 0] = bool(br)
-        p = nm.predict(nm.Problem(ws, K, name, LAM, BETA, a=a), support=sup)
+        p = nm.predict(nm.Problem(ws, K, name, LAM, BETA, a=a, params=params), support=sup)
         ok = np.all(p.consistent, axis=1) & p.converged
         out[br] = (p.u[:, 0], p.w[:, 0], ok)
     band = out[1][2] & out[0][2]
     return {"kept": out[1], "zero": out[0], "band": band}
 
 
-def simulate(name: str, a: float | None, w1: np.ndarray) -> dict[str, np.ndarray]:
+def simulate(name: str, a: float | None, w1: np.ndarray, *, params: dict | None = None) -> dict[str, np.ndarray]:
     """RVSM limits from the two starts for each ``w1``; and the prediction for the support each reached."""
     ws = teachers(w1)
     n = w1.size
@@ -95,7 +113,7 @@ def simulate(name: str, a: float | None, w1: np.ndarray) -> dict[str, np.ndarray
         starts.append(w0)
     W0 = np.concatenate(starts)
     WS = np.concatenate([ws, ws])
-    problem = nm.Problem(WS, K, name, LAM, BETA, a=a)
+    problem = nm.Problem(WS, K, name, LAM, BETA, a=a, params=params)
     r = nm.run(problem, W0, eta=ETA, iters=SIM_ITERS, tol=SIM_TOL)
     u, w = np.asarray(r.u), np.asarray(r.w)
     sup = u != 0
@@ -128,15 +146,16 @@ def table(preset: str = "quick") -> dict[str, np.ndarray]:
         for c in COLUMNS:
             cols[c].extend(np.broadcast_to(kv[c], kv["w_star_1"].shape).tolist())
 
-    for code, name, a in PANELS:
-        br = predict_branches(name, a, grid)
+    for code, name, params in PANELS:
+        a, others = params.get("a"), {k: v for k, v in params.items() if k != "a"} or None
+        br = predict_branches(name, a, grid, params=others)
         band = br["band"].astype(int)
         for b, key in ((1, "kept"), (0, "zero")):
             u, w, ok = br[key]
             add(panel=code, a=a or 0.0, is_sim=0, w_star_1=grid[ok], branch=b, u_bar_1=u[ok], w_bar_1=w[ok],
                 band=band[ok], u_pred_1=u[ok], consistent=1, sim_error=0.0, sim_converged=1)
-        sm = simulate(name, a, sims)
-        bsim = predict_branches(name, a, sm["w_star_1"])["band"].astype(int)
+        sm = simulate(name, a, sims, params=others)
+        bsim = predict_branches(name, a, sm["w_star_1"], params=others)["band"].astype(int)
         add(panel=code, a=a or 0.0, is_sim=1, w_star_1=sm["w_star_1"], branch=sm["start"], u_bar_1=sm["u"],
             w_bar_1=sm["w"], band=bsim, u_pred_1=sm["u_pred"], consistent=sm["consistent"].astype(int),
             sim_error=sm["error"], sim_converged=sm["converged"].astype(int))
@@ -149,35 +168,45 @@ def compute(out_dir: Path, preset: str = "quick") -> Path:
     The metadata holds the problem and, per panel, its penalty and (TL1) the critical ``mu_c = a^2/(2(a+1))`` of
     :func:`numerics.penalties.tl1_critical_mu` that the panel titles compare ``mu = lam/beta`` with.
     """
-    panels = [{"code": code, "penalty": name, "a": a,
-               "tl1_critical_mu": None if a is None else penalties.tl1_critical_mu(a)} for code, name, a in PANELS]
+    panels = [{"code": code, "penalty": name, "a": params.get("a"), "params": params,
+               "tl1_critical_mu": penalties.tl1_critical_mu(params["a"]) if name == "tl1" else None}
+              for code, name, params in PANELS]
     return write_csv(Path(out_dir) / f"{NAME}.csv", table(preset), DESCRIPTIONS,
                      title="RVSM limit map u_bar_1 against w*_1: predicted branches and simulated limits",
                      meta={"others": OTHERS, "k": K, "lam": LAM, "beta": BETA, "eta": ETA, "w1_max": W1_MAX,
                            "sim_tol": SIM_TOL, "sim_iters": SIM_ITERS, "panels": panels})
 
 
-def _title(name: str, a: float | None, mu: float, mu_c: float | None) -> str:
+_SYMBOLS = {"a": "a", "gamma": r"\gamma", "eps": r"\epsilon"}
+
+
+def _title(name: str, a: float | None, mu: float, mu_c: float | None, params: dict | None = None) -> str:
     if name != "tl1":
-        return style.PENALTY_LABELS[name]
+        label = style.PENALTY_LABELS.get(name, EXTRA_LABELS.get(name, name))
+        extra = ", ".join(f"${_SYMBOLS.get(k, k)} = {v:g}$" for k, v in (params or {}).items())
+        return f"{label}, {extra}" if extra else label
     rel = r"\leq" if mu <= mu_c else ">"
     return f"TL1, $a = {a:g}$: $\\mu {rel} a^2/(2(a+1))$"
 
 
 def draw(csv_path: Path, out_dir: Path) -> list[Path]:
-    """Four panels from the CSV; save PNG + PDF."""
+    """One panel per penalty (eight) from the CSV; save PNG + PDF."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     data, meta = read_csv(csv_path), read_meta(csv_path)
     lam, beta, w1_max = meta["lam"], meta["beta"], meta["w1_max"]
     with style.style_context():
-        fig, axes = style.new_figure(2, 2, width=0.7 * style.DOUBLE_COLUMN_IN, panel_aspect=0.85, sharex=True,
+        n = len(meta["panels"])
+        ncols = 4
+        nrows = -(-n // ncols)
+        fig, axes = style.new_figure(nrows, ncols, width=style.DOUBLE_COLUMN_IN, panel_aspect=0.9, sharex=True,
                                      sharey=True)
         for j, panel in enumerate(meta["panels"]):
             code, name, a = panel["code"], panel["penalty"], panel["a"]
             ax = axes.flat[j]
-            color = style.PENALTY_COLORS["tl1_b" if (name == "tl1" and j == 3) else name]
+            key = "tl1_b" if (name == "tl1" and j == 3) else name
+            color = style.PENALTY_COLORS.get(key, EXTRA_COLORS.get(name, "0.3"))
             sel = data["panel"] == code
             cur, sim = sel & (data["is_sim"] == 0), sel & (data["is_sim"] == 1)
             lim = w1_max * 1.05
@@ -188,10 +217,11 @@ def draw(csv_path: Path, out_dir: Path) -> list[Path]:
                 m = sim & (data["branch"] == b)
                 ax.plot(data["w_star_1"][m], data["u_bar_1"][m], ls="none", marker=mk, ms=4 if b else 3.5,
                         mfc="none" if b else None, mec=style.DATA_COLOR, mew=0.8)
-            ax.set_title(f"({'abcd'[j]}) {_title(name, a, lam / beta, panel['tl1_critical_mu'])}")
+            title = _title(name, a, lam / beta, panel["tl1_critical_mu"], panel.get("params"))
+            ax.set_title(f"({'abcdefgh'[j]}) {title}", fontsize=7)
             ax.set_xlim(-lim, lim)
             ax.set_ylim(-lim, lim)
-        for ax in axes[1]:
+        for ax in axes[-1]:
             ax.set_xlabel(r"teacher coordinate $w^*_1$")
         for ax in axes[:, 0]:
             ax.set_ylabel(r"limit $\bar u_1$")
@@ -201,7 +231,7 @@ def draw(csv_path: Path, out_dir: Path) -> list[Path]:
                    Line2D([], [], color="0.7", lw=0.7, ls=":")]
         labels = ["predicted limit map (self-consistent branches)", "band: two fixed points",
                   r"RVSM limit, start $w^0_1 = 2w^*_1$", r"RVSM limit, start $w^0_1 = 0$", r"$\bar u_1 = w^*_1$"]
-        fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=6.5)
+        fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=6.5)
         others = ", ".join(f"{v:g}" for v in meta["others"])
         fig.suptitle(rf"$w^* = (w^*_1, {others})$, $k = {meta['k']}$, $\lambda = {lam:g}$, "
                      rf"$\beta = {beta:g}$ ($\mu = {lam / beta:g}$), $\eta = {meta['eta']:g}$", fontsize=7.5)

@@ -367,14 +367,14 @@ def test_backends_agree_with_numpy(backend, P):
 # Registry and validation
 # ----------------------------------------------------------------------------------------------------------------------
 def test_registry():
-    assert set(PENALTIES) == {"l1", "l0", "tl1"}
+    assert {"l1", "l0", "tl1"} <= set(PENALTIES)
     assert isinstance(get_penalty("l1"), L1) and isinstance(get_penalty("L0"), L0)
     p = get_penalty("tl1", a=2.5)
     assert isinstance(p, TL1) and p.a == 2.5 and p.name == "tl1"
     for name, P in PENALTIES.items():
         assert P.name == name
-    with pytest.raises(ValueError, match=r"l0, l1, tl1"):
-        get_penalty("scad")
+    with pytest.raises(ValueError, match=r"l0, l1, .*tl1"):
+        get_penalty("no_such_penalty")
     with pytest.raises(ValueError, match=r"\ba\b"):
         get_penalty("tl1")
     with pytest.raises(ValueError, match="no parameters"):

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from numerics import penalties, population
+from numerics import population
 from paper_figures import convergence, population_loss, thresholding_map, tradeoff
 from paper_figures.data import read_csv
 
@@ -173,8 +173,7 @@ def test_thresholding_map_check_rejects_naive_prox(made):
     mu = thresholding_map.LAM / thresholding_map.BETA
 
     def naive(panel, w1, kept):
-        name, a = thresholding_map.penalty_params(panel)
-        pen = penalties.get_penalty(name) if a is None else penalties.get_penalty(name, a=a)
+        pen = thresholding_map.penalty_of(panel)
         return float(pen.prox(np.array([w1]), mu)[0])
 
     assert max_off_curve(d, naive) > 1e-2

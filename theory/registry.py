@@ -35,6 +35,15 @@ DERIVATIONS: dict[str, str] = {
     "binary_split_fixed_points": "binary_limits:derive_binary_split_fixed_points",
     "front_l1": "fronts:derive_l1_front",
     "front_l0": "fronts:derive_l0_front",
+    "penalty_machinery": "penalty_machinery:derive_penalty_machinery",
+    "penalty_l1": "penalty_machinery:derive_penalty_l1",
+    "penalty_l0": "penalty_machinery:derive_penalty_l0",
+    "penalty_tl1": "penalty_machinery:derive_penalty_tl1",
+    "penalty_mcp": "penalty_machinery:derive_penalty_mcp",
+    "penalty_scad": "penalty_machinery:derive_penalty_scad",
+    "penalty_l_half": "penalty_machinery:derive_penalty_l_half",
+    "penalty_log_sum": "penalty_machinery:derive_penalty_log_sum",
+    "limit_map_general": "penalty_machinery:derive_limit_map_general",
 }
 
 
