@@ -48,6 +48,8 @@ import numpy as np
 import numerics as nm
 from numerics import limits, model, population
 from numerics._arrays import to_numpy
+from numerics.engines import ENGINES, EngineUnavailableError, check_engine
+from numerics.penalties import PENALTIES
 
 __all__ = ["main"]
 
@@ -89,8 +91,18 @@ def _parser() -> argparse.ArgumentParser:
                        description="Run a batch of RVSM trials on seeded teachers and compare every trial with the "
                                    "limit predicted by numerics.predict. Options marked 'only with' are rejected "
                                    "without the option they belong to.")
-    r.add_argument("--penalty", choices=("l1", "l0", "tl1"), default="tl1", help="penalty (default: tl1)")
-    r.add_argument("--a", type=float, default=None, help="TL1 parameter a > 0; only with --penalty tl1 (default: 1)")
+    r.add_argument("--penalty", choices=tuple(PENALTIES), default="tl1",
+                   help="penalty, any registered in numerics.penalties (default: tl1)")
+    r.add_argument("--a", type=float, default=None,
+                   help="parameter a of TL1 (a > 0) or SCAD (a > 2); only with those penalties (default: 1 for TL1, "
+                        "none for SCAD: required)")
+    r.add_argument("--gamma", type=float, default=None,
+                   help="MCP parameter gamma > 1; only with --penalty mcp (default: none, required)")
+    r.add_argument("--eps", type=float, default=None,
+                   help="log-sum parameter eps > 0; only with --penalty log_sum (default: none, required)")
+    r.add_argument("--engine", choices=ENGINES, default="array",
+                   help="engine of numerics.run: array (the reference, any backend), fused (numba; NumPy, the "
+                        "population gradient, built-in penalties) or jax (default: array)")
     r.add_argument("--lam", type=float, default=1e-3, help="penalty weight lam >= 0 (default: 1e-3)")
     r.add_argument("--beta", type=float, default=0.1, help="relaxation beta > 0 (default: 0.1)")
     r.add_argument("--eta", type=float, default=0.5, help="step size eta > 0 (default: 0.5)")
@@ -176,7 +188,6 @@ def _add_sweep_parser(sub: Any) -> None:
 # Validation: everything that can be wrong with the arguments is found before any computation
 # ----------------------------------------------------------------------------------------------------------------------
 _CONDITIONAL = (  # (option, attribute, the option it belongs to, test on the namespace, default)
-    ("--a", "a", "--penalty tl1", lambda a: a.penalty == "tl1", 1.0),
     ("--sparsity", "sparsity", "--teacher sparse", lambda a: a.teacher == "sparse", 0.5),
     ("--init-angle", "init_angle", "--init angle", lambda a: a.init == "angle", 45.0),
     ("--samples", "samples", "--gradient empirical", lambda a: a.gradient == "empirical", 10_000),
@@ -184,10 +195,54 @@ _CONDITIONAL = (  # (option, attribute, the option it belongs to, test on the na
 )
 
 
+#: Penalty parameters with a command-line default (TL1's a = 1 as before); every other parameter must be given.
+_PARAM_DEFAULTS = {("tl1", "a"): 1.0}
+
+
+def _check_penalty_params(a: argparse.Namespace) -> None:
+    """The options of the penalties' parameters (``--a``, ``--gamma``, ``--eps``), read off the registry: each is
+    accepted only with a penalty that takes it, required by one that does (but TL1's ``a``, default 1), and checked
+    against the parameter's own range (:class:`numerics.penalties.ParamSpec`)."""
+    takes = {spec.name: spec for spec in PENALTIES[a.penalty].PARAMS}
+    for attr in sorted({spec.name for cls in PENALTIES.values() for spec in cls.PARAMS}):
+        value = getattr(a, attr)
+        if attr not in takes:
+            if value is not None:
+                owners = " or ".join(f"--penalty {n}" for n, c in PENALTIES.items()
+                                     if attr in {spec.name for spec in c.PARAMS})
+                raise ValueError(f"argument --{attr}: only used with {owners}; got --{attr} {value} without it")
+            continue
+        if value is None:
+            if (a.penalty, attr) not in _PARAM_DEFAULTS:
+                raise ValueError(f"argument --{attr}: required with --penalty {a.penalty} ({takes[attr].allowed})")
+            value = _PARAM_DEFAULTS[(a.penalty, attr)]
+            setattr(a, attr, value)
+        if not (math.isfinite(value) and value > takes[attr].low):
+            raise ValueError(f"argument --{attr}: got {value}; allowed {takes[attr].allowed}")
+
+
+def _check_engine_args(a: argparse.Namespace) -> None:
+    """``--engine``: installed, and able to run what the other options ask for (the fused engine runs NumPy arrays,
+    the population gradient and the built-in l1 / l0 / TL1 penalties; the JAX engine NumPy arrays)."""
+    try:
+        check_engine(a.engine)
+    except EngineUnavailableError as exc:
+        raise ValueError(f"argument --engine: {exc}") from None
+    if a.engine != "array" and a.backend != "numpy":
+        raise ValueError(f"argument --engine: {a.engine} runs NumPy arrays; got --backend {a.backend} "
+                         "(use --engine array with torch)")
+    if a.engine == "fused" and a.gradient != "population":
+        raise ValueError("argument --engine: fused runs the population gradient; got --gradient empirical")
+    if a.engine == "fused" and a.penalty not in ("l1", "l0", "tl1"):
+        raise ValueError(f"argument --engine: fused runs the penalties l1, l0 and tl1; got --penalty {a.penalty}")
+
+
 def _check_args(a: argparse.Namespace) -> None:
     """Range checks that argparse's types do not do, and options given without the option they belong to (they
     would be recorded but ignored). Raises ValueError naming the option; fills in the defaults of the conditional
     options that apply."""
+    _check_penalty_params(a)
+    _check_engine_args(a)
     for name, attr, owner, applies, default in _CONDITIONAL:
         if getattr(a, attr) is not None and not applies(a):
             raise ValueError(f"argument {name}: only used with {owner}; got {name} {getattr(a, attr)} without it")
@@ -197,8 +252,7 @@ def _check_args(a: argparse.Namespace) -> None:
               ("--eta", a.eta > 0, "eta > 0"), ("--d", a.d >= 1, "d >= 1"), ("--k", a.k >= 1, "k >= 1"),
               ("--trials", a.trials >= 1, "trials >= 1"), ("--iters", a.iters >= 1, "iters >= 1"),
               ("--tol", a.tol > 0, "tol > 0"), ("--seed", a.seed >= 0, "seed >= 0")]
-    opt = [("--a", "a", lambda v: v > 0, "a > 0"),
-           ("--sparsity", "sparsity", lambda v: 0 <= v < 1, "0 <= sparsity < 1"),
+    opt = [("--sparsity", "sparsity", lambda v: 0 <= v < 1, "0 <= sparsity < 1"),
            ("--init-angle", "init_angle", lambda v: 0 <= v <= 180, "0 <= init-angle <= 180 (degrees)"),
            ("--samples", "samples", lambda v: v >= 1, "samples >= 1"),
            ("--chunk", "chunk", lambda v: v >= 1, "chunk >= 1"),
@@ -387,8 +441,9 @@ def prepare(args: argparse.Namespace) -> _Setup:
 
 
 def _problem(w_star: Any, args: argparse.Namespace) -> nm.Problem:
-    """The RVSM problem of the arguments for the teachers ``w_star`` (``--a`` is used by TL1 only)."""
-    return nm.Problem(w_star, args.k, args.penalty, args.lam, args.beta, a=args.a if args.penalty == "tl1" else None)
+    """The RVSM problem of the arguments for the teachers ``w_star`` (with the parameters its penalty takes)."""
+    params = {spec.name: getattr(args, spec.name) for spec in PENALTIES[args.penalty].PARAMS}
+    return nm.Problem(w_star, args.k, args.penalty, args.lam, args.beta, params=params)
 
 
 class _Progress:
@@ -431,7 +486,7 @@ def _run_chunk(setup: _Setup, ws: np.ndarray, w0: np.ndarray, samples: Any, star
     gradient = nm.Population() if samples is None else nm.Empirical(samples=samples)
     try:
         return nm.run(_problem(xp.asarray(ws, **kw), args), xp.asarray(w0, **kw), eta=args.eta, iters=args.iters,
-                      tol=args.tol, gradient=gradient, progress=not args.quiet)
+                      tol=args.tol, gradient=gradient, progress=not args.quiet, engine=args.engine)
     except nm.DivergenceError as exc:  # the trial index of the whole run, not of the chunk
         raise nm.DivergenceError(exc.trial + start, exc.iteration, exc.eta, exc.stable_eta) from None
 

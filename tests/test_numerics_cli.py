@@ -92,6 +92,14 @@ if HAS_TORCH:
     # options recorded in settings.json but ignored are rejected
     (["--init-angle", "30"], "--init-angle"), (["--samples", "5"], "--samples"),
     (["--penalty", "l1", "--a", "2"], "--a"), (["--sparsity", "0.3"], "--sparsity"),
+    # the penalties' parameters, read off the registry: required, in range, only with a penalty that takes them
+    (["--penalty", "mcp"], "--gamma"), (["--penalty", "mcp", "--gamma", "1"], "--gamma"),
+    (["--penalty", "l1", "--gamma", "3"], "--gamma"), (["--penalty", "scad"], "--a"),
+    (["--penalty", "scad", "--a", "2"], "--a"), (["--penalty", "log_sum", "--eps", "0"], "--eps"),
+    (["--penalty", "tl1", "--eps", "1"], "--eps"),
+    # an engine that cannot run what the other options ask for is refused before the run
+    (["--engine", "fused", "--penalty", "mcp", "--gamma", "3"], "--engine"),
+    (["--engine", "fused", "--gradient", "empirical"], "--engine"), (["--engine", "gpu"], "--engine"),
     *([] if HAS_TORCH else [(["--backend", "torch"], "--backend")]),
     *(_TORCH_DEVICE_CASES if HAS_TORCH else []),
 ])
@@ -153,7 +161,7 @@ def test_help_shows_every_default(capsys):
     text = " ".join(capsys.readouterr().out.split())
     run = cli._parser()._subparsers._group_actions[0].choices["run"]
     options = [a for a in run._actions if a.dest != "help"]
-    assert len(options) == 24
+    assert len(options) == 27
     for action in options:
         assert "(default:" in (action.help or ""), action.option_strings
         assert " ".join(action.help.split()) in text  # shown as written
@@ -334,3 +342,37 @@ def test_a_limit_on_the_smaller_tl1_root_counts_as_reached():
     cols = cli._columns(ws, res, args, 1e-6, 0)
     assert bool(cols["support_consistent"][0]) and bool(cols["reached_limit"][0])
     assert cols["dist_u_support"][0] < 1e-8 and cols["dist_u"][0] > 1e-2  # not the default (larger-root) prediction
+
+
+def test_a_registered_penalty_runs_with_its_parameter(tmp_path, capsys):
+    """MCP through the command line: its gamma reaches the problem (recorded in settings.json), and the trials reach
+    the limit that numerics.predict gives for that penalty."""
+    out = tmp_path / "mcp"
+    code = cli.main(["run", "--penalty", "mcp", "--gamma", "3", "--lam", "1e-3", "--beta", "0.1", "--d", "6",
+                     "--k", "4", "--trials", "6", "--iters", "5000", "--tol", "1e-11", "--seed", "2",
+                     "--out", str(out), "--quiet"])
+    assert code == 0
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["penalty"] == "mcp" and settings["gamma"] == 3.0 and settings["a"] is None
+    assert settings["summary"]["converged_fraction"] == 1.0
+    with open(out / "results.csv") as fh:
+        assert all(int(r["reached_limit"]) == 1 for r in csv.DictReader(fh))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="the fused engine needs numba")
+def test_fused_engine_from_the_command_line_gives_the_array_engines_rows(tmp_path):
+    """--engine fused runs the same trials: every number of every row agrees with the array engine's to the 1e-12
+    that the two engines are held to (the CSV prints 17 significant digits), and the iteration counts are equal."""
+    args = ["run", "--penalty", "l1", "--lam", "1e-2", "--d", "5", "--k", "3", "--trials", "5", "--iters", "3000",
+            "--tol", "1e-11", "--seed", "4", "--quiet"]
+    for engine in ("array", "fused"):
+        assert cli.main([*args, "--engine", engine, "--out", str(tmp_path / engine)]) == 0
+    rows = {}
+    for engine in ("array", "fused"):
+        with open(tmp_path / engine / "results.csv") as fh:
+            rows[engine] = list(csv.DictReader(fh))
+    for ra, rf in zip(rows["array"], rows["fused"], strict=True):
+        assert ra["iterations"] == rf["iterations"]
+        for c in cli.CSV_COLUMNS:
+            assert abs(float(ra[c]) - float(rf[c])) <= 1e-12 * max(1.0, abs(float(ra[c]))), c
+    assert json.loads((tmp_path / "fused" / "settings.json").read_text())["engine"] == "fused"
