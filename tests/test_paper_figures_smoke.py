@@ -1,6 +1,7 @@
 """Every figure renders at the tiny preset: PNG, PDF and a CSV with the declared columns and finite values; and
 ``--redraw`` draws every figure again from those CSVs alone."""
 
+import importlib.util
 import shutil
 from pathlib import Path
 
@@ -149,3 +150,30 @@ def test_interrupted_drawing_leaves_the_previous_files_and_no_temporary_file(ren
     assert sorted(after) == sorted(before)  # no temporary file
     assert after["tradeoff.pdf"] == before["tradeoff.pdf"]  # the previous PDF, not a truncated one
     assert after["tradeoff.png"][:8] == PNG_SIGNATURE and after["tradeoff.csv"] == before["tradeoff.csv"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="the fused engine needs numba")
+def test_fused_and_array_engines_give_the_same_figure_data(tmp_path, capsys, monkeypatch):
+    """The driver runs the figures' RVSM on the fused engine where numba is installed: the thresholding map's limits
+    (every point an RVSM run) equal the array engine's to the 1e-12 that the engines are held to (the CSV prints
+    shortest round-trip floats), and the driver says which engine it used."""
+    from numerics.engines import fused
+
+    calls = []
+    real = fused.run_fused
+    monkeypatch.setattr(fused, "run_fused", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    for engine in ("array", "fused"):
+        assert main(["--only", "thresholding_map", "--preset", "tiny", "--engine", engine,
+                     "--out", str(tmp_path / engine)]) == 0
+        assert f"(engine: {engine})" in capsys.readouterr().out
+        if engine == "array":
+            assert not calls
+    assert calls, "the fused engine was never used"
+    ref = read_csv(tmp_path / "array" / "thresholding_map.csv")
+    got = read_csv(tmp_path / "fused" / "thresholding_map.csv")
+    assert ref.keys() == got.keys()
+    for col, values in ref.items():
+        if values.dtype.kind == "f":
+            np.testing.assert_allclose(got[col], values, rtol=1e-12, atol=1e-12, err_msg=col)
+        else:
+            np.testing.assert_array_equal(got[col], values, err_msg=col)
