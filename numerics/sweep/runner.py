@@ -211,7 +211,7 @@ def run_sweep(spec: SweepSpec, store: str | os.PathLike, *, scheduler: str | Non
         raise ValueError(f"argument --workers: got {workers!r}; allowed an integer >= 0")
     if scheduler is not None and workers is not None:
         raise ValueError("argument --workers: only without --scheduler (the cluster has its own workers)")
-    check_engine(spec.engine)
+    check_engine(spec)
     path, _ = create_or_open(spec, store)
     todo = [int(i) for i in missing_tasks(spec, path)]
     summary = SweepSummary(str(path), spec.n_tasks, spec.n_tasks - len(todo))

@@ -10,7 +10,7 @@ A spec file has two tables::
     seed = 0                 # >= 0; teachers and start points derive from it and the grid index
     dtype = "float64"        # or "float32"
     backend = "numpy"        # or "torch"
-    engine = "array"         # or "fused"
+    engine = "array"         # or "fused", "jax" (NumPy backend)
     match_tol = 1e-6         # optional: max-norm distance that counts as reaching the predicted limit
 
     [grid]                   # one axis per key; a scalar is an axis of length one
@@ -39,12 +39,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from numerics import engines
+
 __all__ = ["ENGINES", "GRID_AXES", "SpecError", "SweepSpec", "load_spec", "parse_spec"]
 
 #: The grid axes, in the order of the store's dimensions (then ``trial``).
 GRID_AXES = ("penalty", "a", "lam", "beta", "eta", "k", "d", "teacher", "sparsity", "init")
 #: Engines of :func:`numerics.run` a spec may name ("array" is numerics.run's default).
-ENGINES = ("array", "fused")
+ENGINES = engines.ENGINES
 _GRID_DEFAULTS: dict[str, list[Any]] = {"a": [1.0], "eta": [0.5], "teacher": ["gaussian"], "sparsity": [0.0],
                                         "init": ["sphere"]}
 _GRID_REQUIRED = ("penalty", "lam", "beta", "k", "d")

@@ -20,14 +20,13 @@ Per cell (written by the cell's first block only): the teacher ``w_star``, the p
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Any
 
 import numpy as np
 
 import numerics as nm
-from numerics import population
+from numerics import engines, population
 from numerics._arrays import to_numpy
 from numerics.sweep.plan import Task, cell_values, start_seed, teacher_seed
 from numerics.sweep.spec import SpecError, SweepSpec
@@ -45,11 +44,16 @@ CELL_VARIABLES = {"w_star": (np.float64, True), "u_pred": (np.float64, True), "w
                   "eta_bound": (np.float64, False)}
 
 
-def check_engine(engine: str) -> None:
-    """SpecError unless :func:`numerics.run` offers ``engine`` ("array" always; others once run takes ``engine=``)."""
-    if engine != "array" and "engine" not in inspect.signature(nm.run).parameters:
-        raise SpecError(f"spec key sweep.engine: {engine!r} needs numerics.run(..., engine=...), which this version "
-                        "of numerics does not have; allowed 'array' here")
+def check_engine(spec: SweepSpec) -> None:
+    """SpecError unless the spec's engine is installed (:func:`numerics.engines.check_engine`) and runs its backend
+    (the fused and JAX engines run NumPy arrays)."""
+    try:
+        engines.check_engine(spec.engine)
+    except (ValueError, engines.EngineUnavailableError) as exc:
+        raise SpecError(f"spec key sweep.engine: {exc}") from None
+    if spec.engine != "array" and spec.backend != "numpy":
+        raise SpecError(f"spec key sweep.engine: {spec.engine!r} runs NumPy arrays; got sweep.backend "
+                        f"{spec.backend!r} (use engine 'array' with torch)")
 
 
 def _backend(spec: SweepSpec) -> tuple[Any, dict[str, Any]]:
@@ -101,11 +105,9 @@ def run_task(spec: SweepSpec, t: Task) -> tuple[dict[str, np.ndarray], dict[str,
     ws = cell_teacher(spec, t.cell)
     w0 = start_points(spec, t, ws)
     xp, kw = _backend(spec)
-    engine = {} if spec.engine == "array" else {"engine": spec.engine}
-    if engine:
-        check_engine(spec.engine)
+    check_engine(spec)
     res = nm.run(cell_problem(xp.asarray(ws, **kw), v), xp.asarray(w0, **kw), eta=v["eta"], iters=spec.iters,
-                 tol=spec.tol, **engine)
+                 tol=spec.tol, engine=spec.engine)
     w = to_numpy(res.w).astype(np.float64)
     u = to_numpy(res.u).astype(np.float64)
     problem = cell_problem(ws, v)  # float64 teacher, whatever the run's dtype
