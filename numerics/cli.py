@@ -491,18 +491,6 @@ def _run_chunk(setup: _Setup, ws: np.ndarray, w0: np.ndarray, samples: Any, star
         raise nm.DivergenceError(exc.trial + start, exc.iteration, exc.eta, exc.stable_eta) from None
 
 
-def _limit_distances(pred: Any, w: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Max-norm distances |u - u_bar|, |w - w_bar| per trial; in the band, each coordinate is compared with the
-    nearer of the two candidate fixed points (kept / zeroed branch at the predicted (s, q))."""
-    band = np.asarray(pred.band, dtype=bool)
-    out = []
-    for sim, unique, kept, zeroed in ((u, pred.u, pred.u_kept, pred.u_zeroed), (w, pred.w, pred.w_kept,
-                                                                                 pred.w_zeroed)):
-        nearer = np.fmin(np.abs(sim - kept), np.abs(sim - zeroed))  # fmin: a missing (NaN) kept branch is ignored
-        out.append(np.max(np.where(band, nearer, np.abs(sim - unique)), axis=-1))
-    return out[0], out[1], band
-
-
 def _columns(ws: np.ndarray, res: Any, args: argparse.Namespace, match_tol: float, start: int
              ) -> dict[str, np.ndarray]:
     """The CSV columns of one chunk (NumPy, float64), all vectorized: one prediction for the chunk, and one with
@@ -511,7 +499,8 @@ def _columns(ws: np.ndarray, res: Any, args: argparse.Namespace, match_tol: floa
     n = ws.shape[0]
     problem = _problem(ws, args)  # the float64 teachers, whatever the run's dtype
     pred = nm.predict(problem)
-    du, dw, band = _limit_distances(pred, w, u)
+    du, dw = pred.distances(w, u)
+    band = np.asarray(pred.band, dtype=bool)
     true_s, u_s = ws != 0, u != 0
     false_pos = np.sum(u_s & ~true_s, axis=1)
     # The exact reference for every trial: the fixed point with the branches the run reached (its support, and for

@@ -185,6 +185,22 @@ class LimitPrediction:
         """Per trial: converged and every coordinate self-consistent (a genuine fixed point)."""
         return self.converged & np.all(self.consistent, axis=-1)
 
+    def distances(self, w: Any, u: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Max-norm distances ``(|u - u_bar|, |w - w_bar|)`` per trial of simulated ``(w, u)`` to this prediction.
+
+        In the band a coordinate has two fixed points (kept and zeroed branch at the predicted ``(s, q)``), and it
+        is compared with the nearer one; a missing (NaN) kept branch is ignored there. Elsewhere the comparison is
+        with the unique prediction.
+        """
+        band = np.asarray(self.band, dtype=bool)
+        out = []
+        for sim, unique, kept, zeroed in ((u, self.u, self.u_kept, self.u_zeroed),
+                                          (w, self.w, self.w_kept, self.w_zeroed)):
+            sim = np.asarray(sim, dtype=np.float64)
+            nearer = np.fmin(np.abs(sim - kept), np.abs(sim - zeroed))
+            out.append(np.max(np.where(band, nearer, np.abs(sim - unique)), axis=-1))
+        return out[0], out[1]
+
     def _matrix_rows(self, idx: np.ndarray) -> np.ndarray:
         """``M`` for the flattened trials ``idx``, shape (len(idx), d, d)."""
         d = int(np.shape(self.w)[-1])

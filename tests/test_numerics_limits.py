@@ -302,3 +302,29 @@ def test_validation_errors_name_the_parameter(kwargs, param):
     problem = Problem(np.array([[1.0, 0.5, 0.0], [0.3, -1.0, 0.0]]), K, "l1", 1e-3, BETA)
     with pytest.raises(ValueError, match=param):
         predict(problem, **kwargs)
+
+
+def test_distances_take_the_nearer_branch_in_the_band_only():
+    """``LimitPrediction.distances``: zero at the prediction; on a band coordinate either fixed point (kept or zeroed)
+    is at distance 0 and a point between them is at the distance to the nearer; off the band the zeroed branch is
+    not accepted."""
+    import numerics as nm
+
+    ws = np.array([[1.0, 0.3, -0.6]])
+    pred = nm.predict(nm.Problem(ws, 4, "l0", 0.05, 0.2))
+    band = np.asarray(pred.band, dtype=bool)[0]
+    assert band.any() and not band.all()  # an instance with a band coordinate and one outside it
+    du, dw = pred.distances(pred.w, pred.u)
+    assert du[0] == 0 and dw[0] == 0
+    i = int(np.flatnonzero(band)[0])
+    u, w = np.array(pred.u, dtype=float), np.array(pred.w, dtype=float)
+    u[0, i], w[0, i] = pred.u_zeroed[0, i], pred.w_zeroed[0, i]
+    assert pred.distances(w, u)[0][0] == 0 and pred.distances(w, u)[1][0] == 0
+    mid = 0.25 * pred.u_kept[0, i] + 0.75 * pred.u_zeroed[0, i]
+    u[0, i] = mid
+    expect = min(abs(mid - pred.u_kept[0, i]), abs(mid - pred.u_zeroed[0, i]))
+    np.testing.assert_allclose(pred.distances(w, u)[0][0], expect, rtol=1e-15)
+    j = int(np.flatnonzero(~band)[0])  # off the band only the unique prediction counts
+    u2 = np.array(pred.u, dtype=float)
+    u2[0, j] = 0.0
+    assert pred.distances(pred.w, u2)[0][0] == abs(pred.u[0, j])

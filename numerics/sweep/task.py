@@ -113,12 +113,7 @@ def run_task(spec: SweepSpec, t: Task) -> tuple[dict[str, np.ndarray], dict[str,
     problem = cell_problem(ws, v)  # float64 teacher, whatever the run's dtype
     pred = nm.predict(problem)
     band = np.asarray(pred.band, dtype=bool)
-    dists = []
-    for sim, unique, kept, zeroed in ((u, pred.u, pred.u_kept, pred.u_zeroed), (w, pred.w, pred.w_kept,
-                                                                                 pred.w_zeroed)):
-        nearer = np.fmin(np.abs(sim - kept), np.abs(sim - zeroed))  # fmin: a missing (NaN) kept branch is ignored
-        dists.append(np.max(np.where(band, nearer, np.abs(sim - unique)), axis=-1))
-    du, dw = dists
+    du, dw = pred.distances(w, u)
     with np.errstate(invalid="ignore"):
         reached = np.maximum(du, dw) <= spec.match_tolerance(v["k"])
     q, _ = population.gradient_coefficients(w, np.broadcast_to(ws, w.shape), v["k"])
