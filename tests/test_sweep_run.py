@@ -310,3 +310,24 @@ def test_an_unreachable_scheduler_is_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("python -m numerics sweep: error: argument --scheduler: cannot connect to "
                                   "'tcp://127.0.0.1:9'") and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_a_store_made_again_at_the_same_path_by_another_spec_is_written_as_its_own(tmp_path):
+    """One process, one path: a sweep, the store removed, then a sweep of another spec (another block size) at the
+    same path. The second store must be the second spec's own, equal to the same sweep written at a fresh path (a
+    cached open of the first store once wrote 2-trial chunks into a 4-trial layout and reported success)."""
+    import shutil
+
+    base = SLOW.replace("trials = 48", "trials = 4").replace("iters = 20000", "iters = 300")
+    specs = []
+    for block in (2, 4):
+        path = tmp_path / f"block{block}.toml"
+        path.write_text(base.replace("block = 12", f"block = {block}"))
+        specs.append(load_spec(path))
+    first, second = specs
+    store = tmp_path / "s.zarr"
+    run_sweep(first, store, workers=0, quiet=True)
+    shutil.rmtree(store)
+    run_sweep(second, store, workers=0, quiet=True)
+    run_sweep(second, tmp_path / "fresh.zarr", workers=0, quiet=True)
+    _assert_same_store(store, tmp_path / "fresh.zarr")

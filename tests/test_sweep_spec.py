@@ -157,3 +157,21 @@ def test_the_specs_engine_runs_the_task_and_agrees_with_the_array_engine():
     torch_fused = parse_spec({**base, "sweep": {**base["sweep"], "engine": "fused", "backend": "torch"}})
     with pytest.raises(SpecError, match=r"spec key sweep.engine: 'fused' runs NumPy arrays"):
         check_engine(torch_fused)
+
+
+def test_a_gaussian_teacher_is_one_teacher_whatever_the_sparsity_axis():
+    """Gaussian teachers do not use ``sparsity``: cells that differ only there learn the same teacher, while sparse
+    teachers of different sparsity are different draws."""
+    from numerics.sweep.task import cell_teacher
+
+    grid = {**BASE["grid"], "teacher": ["gaussian", "sparse"], "sparsity": [0.0, 0.5], "d": [6]}
+    spec = parse_spec({**BASE, "grid": grid})
+    axes = list(GRID_AXES)
+
+    def cell(teacher: int, sparsity: int) -> tuple[int, ...]:
+        idx = [0] * len(axes)
+        idx[axes.index("teacher")], idx[axes.index("sparsity")] = teacher, sparsity
+        return tuple(idx)
+
+    np.testing.assert_array_equal(cell_teacher(spec, cell(0, 0)), cell_teacher(spec, cell(0, 1)))
+    assert not np.array_equal(cell_teacher(spec, cell(1, 0)), cell_teacher(spec, cell(1, 1)))

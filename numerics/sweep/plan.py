@@ -58,7 +58,9 @@ def teacher_seed(spec: SweepSpec, cell: tuple[int, ...]) -> np.random.SeedSequen
     same d, teacher family and sparsity learns the same teacher (a phase diagram then shows the effect of the
     method's parameters on one teacher, not a new teacher per cell)."""
     idx = dict(zip(GRID_AXES, cell, strict=True))
-    return np.random.SeedSequence(spec.seed, spawn_key=(_TEACHER_STREAM, idx["d"], idx["teacher"], idx["sparsity"]))
+    # a Gaussian teacher does not use the sparsity axis: every sparsity value of it is the same teacher
+    sparsity = idx["sparsity"] if spec.grid["teacher"][idx["teacher"]] == "sparse" else 0
+    return np.random.SeedSequence(spec.seed, spawn_key=(_TEACHER_STREAM, idx["d"], idx["teacher"], sparsity))
 
 
 def start_seed(spec: SweepSpec, t: Task) -> int:

@@ -105,7 +105,7 @@ def execute_task(spec_json: str, store: str, index: int) -> dict[str, Any]:
         cell = None
         if t.block == 0:  # the prediction does not depend on the run: still store it
             cell = _cell_only(spec, t)
-    write_task(store, t, trial, cell)
+    write_task(spec, store, t, trial, cell)
     return {"trials": t.n, "trial_iterations": int(trial["iterations"].sum()), "reached": int(trial["reached"].sum()),
             "support": int(trial["support"].sum()),
             "reached_and_support": int(np.sum(trial["reached"] & trial["support"])),

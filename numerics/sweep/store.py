@@ -188,10 +188,17 @@ def _remove_partial_writes(p: Path) -> None:
 
 
 @lru_cache(maxsize=8)
-def _group(path: str) -> Any:
+def _group(path: str, sha256: str) -> Any:
+    """The store's group, opened once per process for a given spec: keyed by the spec's hash as well as the path, so
+    a store removed and made again at the same path by another spec (another grid, another block) is opened anew
+    instead of written through the old one's shapes and chunk grid; the hash it records is checked once."""
     import zarr
 
-    return zarr.open_group(path, mode="r+")
+    g = zarr.open_group(path, mode="r+")
+    if g.attrs.get("sweep_spec_sha256") != sha256:
+        raise StoreError(f"{path}: the store belongs to another spec (sha256 {g.attrs.get('sweep_spec_sha256')}); "
+                         f"this task's spec has {sha256}")
+    return g
 
 
 def done_mask(spec: SweepSpec, path: str | os.PathLike) -> np.ndarray:
@@ -207,11 +214,11 @@ def missing_tasks(spec: SweepSpec, path: str | os.PathLike) -> np.ndarray:
     return np.flatnonzero(~done_mask(spec, path))
 
 
-def write_task(path: str | os.PathLike, t: Task, trial: dict[str, np.ndarray], cell: dict[str, np.ndarray] | None
-               ) -> None:
+def write_task(spec: SweepSpec, path: str | os.PathLike, t: Task, trial: dict[str, np.ndarray],
+               cell: dict[str, np.ndarray] | None) -> None:
     """Write the task's chunk-aligned region (its block of every per-trial variable, the per-cell variables for
-    block 0), then set its ``done`` flag."""
-    g = _group(str(Path(path)))
+    block 0), then set its ``done`` flag. The store must be the spec's (its recorded hash is checked)."""
+    g = _group(str(Path(path)), spec.sha256)
     for name in ALL_TRIAL_VARIABLES:
         g[name][(*t.cell, slice(t.start, t.stop))] = trial[name]
     if cell is not None:
