@@ -23,7 +23,7 @@ Typical use::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import array_api_compat
@@ -85,28 +85,36 @@ def _param(value: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class _ProxOptimizer(torch.optim.Optimizer):
     """Shared parts: per-group penalty resolution (by name, so that ``state_dict`` stays plain data)."""
 
-    _penalty_cache: dict[tuple[str, float | None], Penalty]
+    _penalty_cache: dict[tuple[str, tuple[tuple[str, float], ...]], Penalty]
 
     def _resolve_group(self, group: dict[str, Any]) -> None:
-        pen = group["penalty"]
-        a = group.get("a")
+        """Resolve the group's penalty once and keep it as plain data: its name and all its parameters
+        (``penalty_params``, e.g. ``{"gamma": 3.0}`` for MCP), so that ``torch.save`` and
+        ``torch.load(weights_only=True)`` round-trip it and two groups of one penalty with different parameters stay
+        apart. ``a`` stays the shorthand for a parameter named ``a`` (TL1, SCAD), as in
+        :func:`numerics.problem.resolve_penalty`."""
+        pen, a, extra = group["penalty"], group.get("a"), group.get("penalty_params")
         if isinstance(pen, Penalty):
-            # keep the group plain data (a name and a), so torch.save / torch.load(weights_only=True) round-trip
-            obj = pen
-            if a is not None:
-                raise ValueError("a is only used with a penalty name (e.g. penalty='tl1', a=1.0); "
+            if a is not None or extra:
+                which = "a" if a is not None else "penalty_params"
+                raise ValueError(f"{which} is only used with a penalty name (e.g. penalty='tl1', a=1.0); "
                                  f"the penalty object {pen!r} already carries its parameters")
-            group["penalty"], group["a"] = pen.name, getattr(pen, "a", None)
+            obj = pen
         else:
-            obj = resolve_penalty(pen, a)
-            group["penalty"] = obj.name
-        self._penalty_cache[(group["penalty"], group["a"])] = obj
+            obj = resolve_penalty(pen, a, params=extra)
+        group["penalty"], group["penalty_params"] = obj.name, dict(obj.params)
+        group["a"] = obj.params.get("a")
+        self._penalty_cache[self._penalty_key(group)] = obj
+
+    @staticmethod
+    def _penalty_key(group: dict[str, Any]) -> tuple[str, tuple[tuple[str, float], ...]]:
+        return group["penalty"], tuple(sorted(group["penalty_params"].items()))
 
     def penalty_of(self, group: dict[str, Any]) -> Penalty:
-        """The :class:`numerics.penalties.Penalty` of a parameter group."""
-        key = (group["penalty"], group["a"])
+        """The :class:`numerics.penalties.Penalty` of a parameter group (its name and ``penalty_params``)."""
+        key = self._penalty_key(group)
         if key not in self._penalty_cache:
-            self._penalty_cache[key] = resolve_penalty(*key)
+            self._penalty_cache[key] = resolve_penalty(key[0], params=dict(key[1]))
         return self._penalty_cache[key]
 
     def _prox(self, group: dict[str, Any], x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
@@ -125,14 +133,18 @@ class RVSM(_ProxOptimizer):
     lr : float
         Step size ``lr > 0`` (``eta`` of :func:`numerics.run`).
     penalty : str or Penalty
-        ``"l1"``, ``"l0"``, ``"tl1"`` (with ``a``) or a :class:`numerics.penalties.Penalty`.
+        A registered name (``"l1"``, ``"l0"``, ``"tl1"`` with ``a``, ``"mcp"``, ``"scad"``, ``"l_half"``,
+        ``"log_sum"``; :data:`numerics.penalties.PENALTIES`) with its parameters, or a
+        :class:`numerics.penalties.Penalty`.
     lam : float or 1-D tensor
         Penalty weight ``lam >= 0``. A tensor of shape (G,) applies ``lam[g]`` to the slice ``p[g]`` of every
         parameter of the group (stacked independent models, one per configuration: a whole sweep in one program).
     beta : float or 1-D tensor
         Coupling weight ``beta > 0`` (shape rule as ``lam``).
     a : float, optional
-        TL1 parameter ``a > 0`` (only with ``penalty="tl1"``).
+        The parameter named ``a`` of a penalty given by name (TL1 ``a > 0``, SCAD ``a > 2``).
+    penalty_params : mapping, optional
+        Any parameters of a penalty given by name, e.g. ``{"gamma": 3.0}`` (MCP) or ``{"eps": 0.5}`` (log-sum).
     momentum : float
         ``0 <= momentum < 1``: an exponential moving average of the loss gradient (Notes).
     weight_decay : float
@@ -165,11 +177,11 @@ class RVSM(_ProxOptimizer):
     """
 
     def __init__(self, params: Iterable[Any], lr: float, *, penalty: str | Penalty, lam: Any, beta: Any,
-                 a: float | None = None, momentum: float = 0.0, weight_decay: float = 0.0,
-                 update: str = "gauss-seidel") -> None:
+                 a: float | None = None, penalty_params: Mapping[str, float] | None = None, momentum: float = 0.0,
+                 weight_decay: float = 0.0, update: str = "gauss-seidel") -> None:
         self._penalty_cache = {}
-        defaults = {"lr": lr, "penalty": penalty, "a": a, "lam": lam, "beta": beta, "momentum": momentum,
-                    "weight_decay": weight_decay, "update": update}
+        defaults = {"lr": lr, "penalty": penalty, "a": a, "penalty_params": penalty_params, "lam": lam,
+                    "beta": beta, "momentum": momentum, "weight_decay": weight_decay, "update": update}
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -264,7 +276,7 @@ class ProximalSGD(_ProxOptimizer):
 
     Parameters
     ----------
-    params, lr, penalty, a, momentum, weight_decay
+    params, lr, penalty, a, penalty_params, momentum, weight_decay
         As for :class:`RVSM` (``g`` is the damped momentum average of the loss gradient).
     lam : float or 1-D tensor
         ``lam >= 0``; a (G,) tensor applies ``lam[g]`` to the slice ``p[g]``.
@@ -276,10 +288,11 @@ class ProximalSGD(_ProxOptimizer):
     """
 
     def __init__(self, params: Iterable[Any], lr: float, *, penalty: str | Penalty, lam: Any,
-                 a: float | None = None, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+                 a: float | None = None, penalty_params: Mapping[str, float] | None = None, momentum: float = 0.0,
+                 weight_decay: float = 0.0) -> None:
         self._penalty_cache = {}
-        super().__init__(params, {"lr": lr, "penalty": penalty, "a": a, "lam": lam, "momentum": momentum,
-                                  "weight_decay": weight_decay})
+        super().__init__(params, {"lr": lr, "penalty": penalty, "a": a, "penalty_params": penalty_params, "lam": lam,
+                                  "momentum": momentum, "weight_decay": weight_decay})
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group (validated, the penalty resolved)."""

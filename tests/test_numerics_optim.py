@@ -271,3 +271,30 @@ def test_bad_options_name_the_parameter(kwargs, match):
 def test_import_numerics_does_not_import_torch():
     code = "import sys, numerics; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_groups_keep_their_own_penalty_parameters_through_a_state_dict():
+    """Two MCP groups with different gamma prox with their own gamma (the group's parameters are plain data, not a
+    name and ``a`` only), and a state dict restores a log-sum eps into an optimizer built with another one."""
+    from numerics.optim import RVSM
+    from numerics.penalties import MCP, LogSum
+
+    x = torch.linspace(-3.0, 3.0, 61, dtype=torch.float64)
+    p1, p2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    groups = [{"params": [p1], "penalty_params": {"gamma": 1.5}}, {"params": [p2], "penalty_params": {"gamma": 10.0}}]
+    opt = RVSM(groups, lr=0.1, penalty="mcp", lam=0.5, beta=1.0)
+    g1, g2 = opt.param_groups
+    assert opt.penalty_of(g1).gamma == 1.5 and opt.penalty_of(g2).gamma == 10.0
+    for p, gamma in ((p1, 1.5), (p2, 10.0)):
+        expect = MCP(gamma=gamma).prox(x.numpy(), 0.5)
+        np.testing.assert_array_equal(opt.state[p]["u"].numpy(), expect)
+    assert not torch.equal(opt.state[p1]["u"], opt.state[p2]["u"])
+
+    q = x.clone().requires_grad_()
+    saved = RVSM([q], lr=0.1, penalty="log_sum", penalty_params={"eps": 0.5}, lam=0.5, beta=1.0)
+    buf = io.BytesIO()
+    torch.save(saved.state_dict(), buf)
+    buf.seek(0)
+    other = RVSM([x.clone().requires_grad_()], lr=0.1, penalty=LogSum(eps=2.0), lam=0.5, beta=1.0)
+    other.load_state_dict(torch.load(buf, weights_only=True))
+    assert other.penalty_of(other.param_groups[0]).eps == 0.5
