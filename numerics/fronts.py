@@ -9,8 +9,9 @@ over ``lam >= 0`` (derived and verified in ``theory.fronts``; theory page, "Exac
   on ``kappa`` alone and ``q = c0 - b(t)/|w|`` is affine in ``1/|w|``, so ``|w| = (s |v| + b)/c0`` is explicit and
   ``lam = kappa s``: one parameter ``kappa in [0, max|w*_i|)``. At its end (``kappa -> max|w*_i|``) ``q -> 0`` and
   the path reaches ``n_end = b/c0`` along the direction ``u_end`` of the largest teacher coordinates (``T`` of them,
-  tied); below that norm the critical set is the segment ``w = m u_end``, ``0 < m <= n_end``, with ``q < 0`` and
-  ``lam = s max|w*_i| - q m/sqrt(T) = s max|w*_i| + (b - c0 m)/sqrt(T)``. ``lam(kappa)`` need not be monotone: a fold.
+  tied); below that norm the non-dominated part of the critical set is the segment ``w = m u_end``,
+  ``0 < m <= n_end``, with ``q < 0`` and ``lam = s max|w*_i| - q m/sqrt(T) = s max|w*_i| + (b - c0 m)/sqrt(T)``.
+  ``lam(kappa)`` need not be monotone: a fold.
 - **l0** (closed form): at a fixed norm the loss grows with the angle to ``w*``, so the best support of size ``m`` is
   the top-``m`` ``|w*_i|`` and its best point ``n_m w*_S/|w*_S|`` has
   ``n_m = |w*| (k h(t_m) + k^2 - k)/(k pi + k^2 - k)``, ``h(t) = sin t + (pi - t) cos t``: a staircase of ``d + 1``
@@ -736,6 +737,23 @@ def continuation_front(w_star: Any, k: int, penalty: Penalty | str, *, a: float 
         pts_piece.append(piece)
         pts_s.append(arc)
         h = min(h0, 1.5 * h)
+    if np.any(sup):
+        last = pts_w[-1]
+        if float(np.linalg.norm(last)) <= 1e-9 * ns:
+            # the last coordinate runs into the origin, where q -> -inf and the step control gives up within
+            # rounding of 0: the path ends at w = 0 (the penalty-0 end of every front), added exactly
+            pts_w.append(np.zeros(d))
+            pts_lam.append(pts_lam[-1])
+            pts_piece.append(piece)
+            pts_s.append(arc + float(np.linalg.norm(last)))
+        else:
+            why = ("it reached max_points" if len(pts_w) >= max_points else "the step control found no next point")
+            raise ValueError(
+                f"continuation could not trace the front of {pen!r} from w* to 0 ({why} at penalty value "
+                f"{float(np.sum(np.asarray(pen.value(last)))):.3g}, lam = {pts_lam[-1]:.3g}): the critical set is "
+                "not one connected path here (a penalty with a flat part such as MCP or SCAD beyond its knee, or an "
+                "infinite slope at 0 such as l_1/2, or a lam that grows without bound); an incomplete front is "
+                "not returned")
     w = np.array(pts_w)
     lam = np.array(pts_lam)
     pieces = np.array(pts_piece)
@@ -784,8 +802,9 @@ def pareto_front(w_star: Any, k: int, penalty: Penalty | str, *, a: float | None
     k : int
         Number of patches, ``>= 1``.
     penalty : Penalty or str
-        ``"l1"`` (closed form), ``"l0"`` (staircase) or any other penalty with a derivative (``"tl1"`` with ``a``,
-        or a :class:`~numerics.penalties.Penalty` object): continuation.
+        ``"l1"`` (closed form), ``"l0"`` (staircase) or any other penalty with a derivative whose critical set is
+        one connected path from ``w*`` to 0 (continuation; a path it cannot trace to 0 raises ``ValueError``, e.g.
+        l_1/2 or MCP beyond its knee): ``"tl1"`` with ``a``, or a :class:`~numerics.penalties.Penalty` object.
     a : float, optional
         TL1's parameter when ``penalty`` is ``"tl1"``.
     n_points : int

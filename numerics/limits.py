@@ -316,7 +316,8 @@ def _second_derivative(pen: Penalty, u: np.ndarray) -> np.ndarray:
         return -2.0 * a * (a + 1.0) / (a + np.abs(u)) ** 3
     h = np.minimum(1e-6 * np.maximum(np.abs(u), 1.0), 0.5 * np.abs(u))
     h = np.where(h > 0, h, 1e-300)
-    return (np.asarray(pen.derivative(u + h)) - np.asarray(pen.derivative(u - h))) / (2.0 * h)
+    with np.errstate(over="ignore"):  # at u -> 0 for a penalty with P'(0+) = inf (l_1/2) the curvature is -inf
+        return (np.asarray(pen.derivative(u + h)) - np.asarray(pen.derivative(u - h))) / (2.0 * h)
 
 
 def _tl1_smaller_root(x: np.ndarray, mu_bar: np.ndarray, a: float) -> np.ndarray:

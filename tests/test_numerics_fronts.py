@@ -229,3 +229,30 @@ def test_front_subcommand(tmp_path, capsys):
     assert main(["front", "--penalty", "l1", "--a", "2", "--out", str(tmp_path)]) == 2
     assert "--a" in capsys.readouterr().err
     assert main(["front", "--w-star", "1,x", "--out", str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize(("w_star", "k", "penalty"), [((1.0, 0.5, 0.2), 2, TL1(a=1.0)),
+                                                       ((1.0, -0.6, 0.3, 0.0), 4, "mcp")])
+def test_a_continuation_front_ends_exactly_at_the_origin(w_star, k, penalty):
+    """The last coordinate runs into w = 0, where q -> -inf and the step control gives up within rounding of 0:
+    the front still ends at w = 0 exactly, so the front at penalty 0 is l(0) (it was +inf, and every all-zero point
+    then scored an excess loss of -inf)."""
+    from numerics.penalties import MCP
+
+    pen = MCP(gamma=3.0) if penalty == "mcp" else penalty
+    ws = np.array(w_star)
+    front = F.pareto_front(ws, k, pen)
+    assert np.all(front.w[-1] == 0)
+    l0 = float(population.loss(np.zeros_like(ws), ws, k))
+    assert front.value_at(0.0) == pytest.approx(l0, rel=1e-15)
+    assert np.all(F.excess_loss(front, np.zeros((1, ws.size)))[2] > -1e-15)
+
+
+def test_continuation_refuses_a_front_it_cannot_trace():
+    """l_{1/2} has an infinite slope at 0, so a coordinate cannot leave the support continuously: the path stops
+    short of w = 0, and an incomplete front is refused instead of returned (its value_at was +inf below the
+    stop)."""
+    from numerics.penalties import LHalf
+
+    with pytest.raises(ValueError, match="continuation could not trace the front of LHalf"):
+        F.pareto_front(np.array([1.0, -0.6, 0.3, 0.0]), 4, LHalf())
