@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -233,6 +234,18 @@ def run_sweep(spec: SweepSpec, store: str | os.PathLike, *, scheduler: str | Non
     return summary
 
 
+def _test_signal_after() -> tuple[int, int] | None:
+    """Fault injection for the resume tests: ``RVSM_SWEEP_SIGNAL_AFTER="N:KILL"`` (or ``"N:INT"``) makes the client
+    send itself SIGKILL (SIGINT) once N tasks have come back, the same as a kill from outside at that moment but
+    at a point that does not depend on how fast a poller sees the store (a poller starved by a loaded machine saw
+    a 16-task sweep only once it had finished). Unset in normal use."""
+    raw = os.environ.get("RVSM_SWEEP_SIGNAL_AFTER")
+    if not raw:
+        return None
+    n, _, name = raw.partition(":")
+    return int(n), {"KILL": signal.SIGKILL, "INT": signal.SIGINT}[name]
+
+
 def _run_on_dask(spec: SweepSpec, path: str, todo: list[int], summary: SweepSummary, progress: _Progress,
                  scheduler: str | None, workers: int | None) -> None:
     from distributed import Client, as_completed
@@ -255,10 +268,13 @@ def _run_on_dask(spec: SweepSpec, path: str, todo: list[int], summary: SweepSumm
                 return client.submit(execute_task, text, path, i, key=f"rvsm-sweep-{spec.sha256[:16]}-{i}",
                                      pure=False, retries=0)
 
+            signal_after = _test_signal_after()
             futures = as_completed([submit(i) for _, i in zip(range(window), pending, strict=False)])
-            for fut in futures:
+            for n_done, fut in enumerate(futures, start=1):
                 summary.add(fut.result())
                 fut.release()
+                if signal_after is not None and n_done == signal_after[0]:
+                    os.kill(os.getpid(), signal_after[1])
                 nxt = next(pending, None)
                 if nxt is not None:
                     futures.add(submit(nxt))
