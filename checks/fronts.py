@@ -10,11 +10,12 @@
     No epsilon-constraint solve (minimize ``l`` s.t. ``sum P(w_i) <= tau``, SLSQP from random starts,
     :func:`numerics.fronts.epsilon_constraint`, which uses nothing of the front) is below the front's value at
     ``tau`` by more than ``1e-10`` (SLSQP stops at ``ftol = 1e-15``; the front is exact at ``tau``). Taus at 10 %,
-    45 % and 80 % of ``P(w*)``.
+    45 % and 80 % of ``P(w*)``, and in the middle of the nonconvex stretch where there is one.
 ``front_folds_match_hull``
     The ``lam`` intervals :func:`numerics.fronts.find_folds` reports and the nonconvex stretch (points above the
     lower convex hull by more than ``1e-12``) agree: a nonempty stretch iff a fold, and the stretch's ``lam`` values
-    lie in a fold interval (to the sampling of ``lam``: one grid step of the path, at most ``2e-3`` here).
+    lie in a fold interval (to the sampling of ``lam``: the largest lam step of the path next to the stretch's
+    points, within one piece of the path).
 ``l0_staircase_brute_force``
     The l0 staircase equals, for every support size, the minimum over all supports of that size of ``l`` minimized
     by Nelder-Mead (``d <= 4`` quick, ``<= 7`` thorough): staircase ``<=`` brute force ``+ 1e-12`` and
@@ -174,8 +175,12 @@ def _prop_not_beaten(case: FrontCase, ingr: dict[str, Any]) -> Outcome:
     front = case.front(ingr["pareto_front"])
     worst, detail = 0.0, ""
     a = case.a if case.penalty == "tl1" else None
-    for j, frac in enumerate((0.1, 0.45, 0.8)):
-        tau = frac * float(front.penalty_value[0])
+    taus = [frac * float(front.penalty_value[0]) for frac in (0.1, 0.45, 0.8)]
+    gap = F.convex_hull_gap(front)
+    if np.any(gap > 1e-12):  # and the middle of the nonconvex stretch, where a weighted-sum method has no point
+        stretch = front.penalty_value[gap > 1e-12]
+        taus.append(0.5 * float(stretch.min() + stretch.max()))
+    for j, tau in enumerate(taus):
         best, _ = F.epsilon_constraint(np.array(case.w_star), case.k, case.penalty, tau, a=a, starts=5, seed=j)
         gap = float(front.value_at(tau)) - best
         if not np.isfinite(gap):
@@ -192,15 +197,29 @@ def _front_without_q0_family(w_star: Any, k: int, penalty: str, *, a: Any = None
                    w=front.w[keep], pareto=front.pareto[keep], piece=front.piece[keep], param=front.param[keep])
 
 
-def _weighted_sum_front(w_star: Any, k: int, penalty: str, *, a: Any = None) -> F.Front:
-    """The points of a lam sweep taken as the front (what the weighted-sum method would report)."""
-    front = F.pareto_front(w_star, k, penalty, a=a)
-    lams = np.linspace(0.0, 1.2 * float(np.nanmax(front.lam)), 60)
-    sweep = F.lam_sweep(front, lams, tol=1e-12, max_iter=20_000)
-    n = sweep.w.shape[0]
-    return replace(front, penalty_value=sweep.penalty_value, loss=sweep.loss, lam=lams, w=sweep.w,
-                   pareto=F.pareto_mask(sweep.penalty_value, sweep.loss), piece=np.arange(n), param=lams,
-                   _refine=None)
+class _WeightedSumFront:
+    """What the weighted-sum method (a lam sweep) reports, with its one real defect and nothing else wrong: the exact
+    front's points on the lower convex hull only. Outside the nonconvex stretch it is the exact front; inside it the
+    best point it offers at penalty <= tau is the hull vertex below the stretch."""
+
+    def __init__(self, front: F.Front) -> None:
+        self._front = front
+        self._hull = F.convex_hull_gap(front) <= 1e-12
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._front, name)
+
+    def value_at(self, tau: float) -> float:
+        f = self._front
+        inside = ~self._hull
+        if inside.any() and f.penalty_value[inside].min() <= tau <= f.penalty_value[inside].max():
+            return float(np.min(f.loss[self._hull & (f.penalty_value <= tau)]))
+        return float(f.value_at(tau))
+
+
+def _weighted_sum_front(w_star: Any, k: int, penalty: str, *, a: Any = None) -> Any:
+    """The front as the weighted-sum method sees it (no point on the nonconvex stretch)."""
+    return _WeightedSumFront(F.pareto_front(w_star, k, penalty, a=a))
 
 
 FRONT_NOT_BEATEN = register(CheckSpec(
@@ -240,8 +259,14 @@ def _prop_folds(case: FrontCase, ingr: dict[str, Any]) -> Outcome:
     if not folds:
         return Outcome(0.0, "no fold, convex front")
     lam_in = front.lam[inside]
-    steps = np.abs(np.diff(front.lam))
-    res = float(np.nanmax(steps[np.isfinite(steps)])) if steps.size else 0.0
+    # the resolution in lam at the stretch: the path's lam steps next to its points, within one piece of the path
+    # (a step between pieces, e.g. onto the segment near the origin, can be most of the lam range)
+    idx = np.flatnonzero(inside)
+    nb = np.unique(np.clip(np.concatenate([idx - 1, idx]), 0, front.lam.size - 2))
+    nb = nb[front.piece[nb] == front.piece[nb + 1]]
+    steps = np.abs(front.lam[nb + 1] - front.lam[nb])
+    steps = steps[np.isfinite(steps)]
+    res = float(steps.max()) if steps.size else 0.0
     tol = max(res, 1e-9)
     out = [float(min(max(lo - v, v - hi, 0.0) for lo, hi in folds)) for v in lam_in]
     worst = max(out)
