@@ -32,6 +32,7 @@ sparsity with their t-intervals.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -424,8 +425,8 @@ def summarize(results: dict[str, np.ndarray], grid: Sequence[float], *, referenc
     """Curves at the sparsity ``grid`` per (model, method, beta), with t-intervals over seeds, and paired
     differences against ``reference`` (and, for RVSM l0 and TL1, against RVSM l1 at the same beta).
 
-    Each seed's curve is :func:`interpolate_curve` (with ``max_gap``); intervals are :func:`t_interval` at
-    ``level``.
+    Each seed's curve is :func:`interpolate_curve` (with ``max_gap``; not for pruning, whose sparsities are the
+    targets it was given); intervals are :func:`t_interval` at ``level``.
 
     Returns
     -------
@@ -446,9 +447,12 @@ def summarize(results: dict[str, np.ndarray], grid: Sequence[float], *, referenc
 
         def curves(method: str, beta: float, model: str = model, seeds: np.ndarray = seeds) -> np.ndarray:
             rows = _rows(results, model, method, beta)
+            # pruning's sparsities are the targets it was given (spaced by design, accuracy smooth between them);
+            # every other method's sparsity is an outcome of its lam, where a wide gap is a jump nobody measured
+            gap = math.inf if method == "prune" else max_gap
             return np.stack([interpolate_curve(results["sparsity"][rows & (results["seed"] == s)],
                                                results["accuracy"][rows & (results["seed"] == s)], grid,
-                                               max_gap=max_gap)
+                                               max_gap=gap)
                              for s in seeds])
 
         def covered(x: np.ndarray) -> np.ndarray:

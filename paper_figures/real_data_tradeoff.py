@@ -13,6 +13,7 @@ interval that contains 0 is a difference within the seed-to-seed noise.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -122,6 +123,17 @@ def compute(out_dir: Path, preset: str = "quick") -> Path:
                            "paired seeds, paired differences at matched sparsity", meta=meta)
 
 
+def _isolated(ax: Any, x: np.ndarray, y: np.ndarray, lo: np.ndarray, hi: np.ndarray, color: str) -> None:
+    """Grid points measured with no measured neighbour (a line cannot show them): a marker with its interval."""
+    ok = np.isfinite(y)
+    left = np.concatenate([[False], ok[:-1]])
+    right = np.concatenate([ok[1:], [False]])
+    alone = ok & ~left & ~right
+    if alone.any():
+        ax.errorbar(x[alone], y[alone], yerr=[y[alone] - lo[alone], hi[alone] - y[alone]], fmt="o", ms=3,
+                    color=color, lw=0.8, capsize=2)
+
+
 _STYLE = {  # method -> (color key or color, label)
     "rvsm_l1": ("l1", r"RVSM $\ell_1$"), "rvsm_l0": ("l0", r"RVSM $\ell_0$"), "rvsm_tl1": ("tl1", "RVSM TL1"),
     "prox_l1": ("#56B4E9", r"$\ell_1$ proximal SGD"), "prune": ("#333333", "magnitude pruning + fine-tuning"),
@@ -165,8 +177,11 @@ def draw(csv_path: Path, out_dir: Path) -> list[Path]:
                     ax_a.plot(x, data["acc_mean"][s], color=col, ls=ls, lw=1.0)
                     ax_a.fill_between(x, data["acc_lo"][s], data["acc_hi"][s], color=col,
                                       alpha=0.08 if method == "prune" else 0.13, lw=0)
+                    _isolated(ax_a, x, data["acc_mean"][s], data["acc_lo"][s], data["acc_hi"][s], col)
                     if method != "prune":
                         ax_b.plot(x, data["diff_ref_mean"][s], color=col, ls=ls, lw=1.0)
+                        _isolated(ax_b, x, data["diff_ref_mean"][s], data["diff_ref_lo"][s], data["diff_ref_hi"][s],
+                                  col)
                         ax_b.fill_between(x, data["diff_ref_lo"][s], data["diff_ref_hi"][s], color=col, alpha=0.13,
                                           lw=0)
             ax_b.axhline(0.0, color="black", lw=0.8)
@@ -195,7 +210,8 @@ def draw(csv_path: Path, out_dir: Path) -> list[Path]:
                          f"{meta['epochs'] + meta['finetune_epochs']} epochs for every method (pruning: "
                          f"{meta['epochs']} dense + {meta['finetune_epochs']} fine-tuning); lr = {meta['lr']:g}, "
                          f"momentum {meta['momentum']:g}; TL1 $a = {meta['tl1_a']:g}$\n"
-                         "curves: each seed's sweep interpolated, shown where all seeds reach that sparsity",
+                         "curves: each seed's sweep interpolated (not across a jump of more than 0.1 in sparsity), "
+                         "shown where all seeds reach that sparsity; markers: a point with no measured neighbour",
                    title_fontsize=6.5)
     return style.save(fig, out_dir, NAME)
 
