@@ -130,6 +130,9 @@ class Front:
         taus = np.atleast_1d(np.asarray(tau, dtype=float))
         out = np.empty(taus.shape)
         for j, t in enumerate(taus):
+            if np.isnan(t):  # no penalty value: no front value (inf would claim that nothing is feasible)
+                out[j] = np.nan
+                continue
             best = np.min(self.loss[self.penalty_value <= t], initial=np.inf)
             if self._refine is not None:
                 pv = self.penalty_value
@@ -387,8 +390,9 @@ def l1_front(w_star: Any, k: int, *, n_points: int = 400, n_segment: int = 60) -
     k = _k(k)
     if w_star.ndim != 1:
         raise ValueError("l1_front takes one teacher of shape (d,); use pareto_front for a batch")
-    if n_points < 2 or n_segment < 2:
-        raise ValueError(f"n_points and n_segment must be >= 2; got {n_points}, {n_segment}")
+    for name, n in (("n_points", n_points), ("n_segment", n_segment)):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+            raise ValueError(f"{name} must be an integer >= 2; got {n!r}")
     a = np.abs(w_star)
     kmax = float(a.max())
     kap = np.unique(np.concatenate([np.linspace(0.0, kmax, n_points, endpoint=False), a[a < kmax]]))

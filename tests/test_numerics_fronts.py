@@ -256,3 +256,14 @@ def test_continuation_refuses_a_front_it_cannot_trace():
 
     with pytest.raises(ValueError, match="continuation could not trace the front of LHalf"):
         F.pareto_front(np.array([1.0, -0.6, 0.3, 0.0]), 4, LHalf())
+
+
+def test_value_at_nan_is_nan_and_point_counts_are_integers():
+    """A NaN penalty value has no front value (it was +inf, 'nothing feasible'); a non-integer point count is a
+    ValueError naming it (it was a TypeError from linspace)."""
+    front = F.pareto_front(np.array([1.0, -0.5, 0.2]), 4, "l1")
+    assert np.isnan(front.value_at(np.nan))
+    out = front.value_at([0.5, np.nan])
+    assert np.isfinite(out[0]) and np.isnan(out[1])
+    with pytest.raises(ValueError, match="n_points must be an integer"):
+        F.l1_front(np.array([1.0, -0.5, 0.2]), 4, n_points=2.5)
