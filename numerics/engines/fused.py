@@ -344,8 +344,8 @@ def _lane(pen, jacobi, lam0, wi, ui, wsi, a1, a2, eb, mu, a, thr, like):  # prag
         x = _prox_l1(src, mu)
     elif pen == 1:
         x = _prox_l0(src, thr)
-    else:
-        x = _prox_tl1(src, mu, a, thr)
+    else:  # TL1: a loop of its own after this one (its branches and asin / sin keep a loop scalar)
+        x = src
     x = src if lam0 else x
     r = v - wi  # 1.0 * wn - w of the step's norm, exactly
     return v, x, r * r, v * wsi
@@ -497,6 +497,10 @@ def _population_kernel(pen: int, jacobi: bool) -> Any:
                     b = b0 + g
                     s2[g], p[g] = _fused_update(pen, jacobi, lam0[b], wc[g], uc[g], wn[g], un[g], ws[b], a1[g],
                                                 a2[g], eb[b], mu[b], a, thr[g])
+                    if pen == 2 and not lam0[b]:
+                        ung = un[g]
+                        for i in range(d):
+                            ung[i] = _prox_tl1(ung[i], mu[b], a, thr[g])
                 wc, uc, wn, un = wn, un, wc, uc
                 for g in range(nb):  # the per-trial bookkeeping of numerics.bookkeeping
                     if not act[g]:
