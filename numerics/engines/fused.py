@@ -19,12 +19,14 @@ three dot products' sums.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
 import numba
 import numpy as np
-from numba import prange
+from numba import prange, types
+from numba.extending import overload
 
 from numerics import gradients, penalties
 from numerics._arrays import to_numpy
@@ -47,11 +49,8 @@ PENALTY_CODES = {"l1": 0, "l0": 1, "tl1": 2}
 @numba.njit(inline="always")
 def _prox_l1(x, mu):  # pragma: no cover - compiled
     """``x - clip(x, -mu, mu)`` (:meth:`numerics.penalties.L1.prox_kernel`): 0 on the tie, NaN stays NaN."""
-    c = x
-    if x > mu:
-        c = mu
-    elif x < -mu:
-        c = -mu
+    c = mu if x > mu else x  # two selects, no branch (mu >= 0: at most one applies), so that loops vectorize
+    c = -mu if x < -mu else c
     return x - c
 
 
@@ -312,6 +311,245 @@ def _segment(model, normalize, pen, a, jacobi, k, c, ws, ns2, ns, eta, beta, mu,
 
 
 # ----------------------------------------------------------------------------------------------------------------------
+# The population kernel: G trials in lockstep, two passes over d per iteration
+# ----------------------------------------------------------------------------------------------------------------------
+#: Trials advanced together by one work item of the population kernel. One trial's iteration is a chain of dependent
+#: scalar operations (divisions, square roots, atan2: ~75 ns of latency at any d); with G independent chains
+#: interleaved the core overlaps them.
+GROUP = 4
+
+
+def _round_like(x, arr):  # pragma: no cover - replaced by the overload
+    return x
+
+
+@overload(_round_like, inline="always")
+def _round_like_ol(x, arr):  # pragma: no cover - compiled
+    """``x`` rounded to ``arr``'s dtype, as storing it into ``arr`` rounds it."""
+    if arr.dtype == types.float32:
+        return lambda x, arr: np.float32(x)
+    return lambda x, arr: x
+
+
+@numba.njit(inline="always")
+def _lane(pen, jacobi, lam0, wi, ui, wsi, a1, a2, eb, mu, a, thr, like):  # pragma: no cover - compiled
+    """Entry ``i`` of one update from ``w_i``, ``u_i``, ``w*_i``: ``(wn_i, un_i, (wn_i - w_i)^2, wn_i w*_i)``. No loads
+    or stores, so that the caller loads a block of entries first and stores it last (the vectorizer bundles them)."""
+    v = a1 * wi
+    v += a2 * wsi
+    v += eb * ui
+    v = _round_like(v, like)  # the stored value (float32 rounds here)
+    src = wi if jacobi else v
+    if pen == 0:
+        x = _prox_l1(src, mu)
+    elif pen == 1:
+        x = _prox_l0(src, thr)
+    else:  # TL1: a loop of its own after this one (its branches and asin / sin keep a loop scalar)
+        x = src
+    x = src if lam0 else x
+    r = v - wi  # 1.0 * wn - w of the step's norm, exactly
+    return v, x, r * r, v * wsi
+
+
+@numba.njit(inline="always")
+def _fused_update(pen, jacobi, lam0, wc, uc, wn, un, ws, a1, a2, eb, mu, a, thr):  # pragma: no cover - compiled
+    """One update of one trial in a single pass over d; returns ``(|wn - wc|^2, wn . ws)``, each in 8 partial sums
+    combined as :func:`_dot` and :func:`_axpy_norm2` do (the same values, bit for bit)."""
+    d = wc.shape[0]
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = 0.0
+    m = d - d % 8
+    for i in range(0, m, 8):
+        v0, x0, r0, q0 = _lane(pen, jacobi, lam0, wc[i + 0], uc[i + 0], ws[i + 0], a1, a2, eb, mu, a, thr, wc)
+        v1, x1, r1, q1 = _lane(pen, jacobi, lam0, wc[i + 1], uc[i + 1], ws[i + 1], a1, a2, eb, mu, a, thr, wc)
+        v2, x2, r2, q2 = _lane(pen, jacobi, lam0, wc[i + 2], uc[i + 2], ws[i + 2], a1, a2, eb, mu, a, thr, wc)
+        v3, x3, r3, q3 = _lane(pen, jacobi, lam0, wc[i + 3], uc[i + 3], ws[i + 3], a1, a2, eb, mu, a, thr, wc)
+        v4, x4, r4, q4 = _lane(pen, jacobi, lam0, wc[i + 4], uc[i + 4], ws[i + 4], a1, a2, eb, mu, a, thr, wc)
+        v5, x5, r5, q5 = _lane(pen, jacobi, lam0, wc[i + 5], uc[i + 5], ws[i + 5], a1, a2, eb, mu, a, thr, wc)
+        v6, x6, r6, q6 = _lane(pen, jacobi, lam0, wc[i + 6], uc[i + 6], ws[i + 6], a1, a2, eb, mu, a, thr, wc)
+        v7, x7, r7, q7 = _lane(pen, jacobi, lam0, wc[i + 7], uc[i + 7], ws[i + 7], a1, a2, eb, mu, a, thr, wc)
+        wn[i + 0] = v0
+        un[i + 0] = x0
+        wn[i + 1] = v1
+        un[i + 1] = x1
+        wn[i + 2] = v2
+        un[i + 2] = x2
+        wn[i + 3] = v3
+        un[i + 3] = x3
+        wn[i + 4] = v4
+        un[i + 4] = x4
+        wn[i + 5] = v5
+        un[i + 5] = x5
+        wn[i + 6] = v6
+        un[i + 6] = x6
+        wn[i + 7] = v7
+        un[i + 7] = x7
+        s0 += r0
+        p0 += q0
+        s1 += r1
+        p1 += q1
+        s2 += r2
+        p2 += q2
+        s3 += r3
+        p3 += q3
+        s4 += r4
+        p4 += q4
+        s5 += r5
+        p5 += q5
+        s6 += r6
+        p6 += q6
+        s7 += r7
+        p7 += q7
+    for i in range(m, d):
+        v0, x0, r0, q0 = _lane(pen, jacobi, lam0, wc[i], uc[i], ws[i], a1, a2, eb, mu, a, thr, wc)
+        wn[i] = v0
+        un[i] = x0
+        s0 += r0
+        p0 += q0
+    return (((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)),
+            ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7)))
+
+
+@contextlib.contextmanager
+def _slp_vectorize() -> Any:
+    """numba's LLVM pipeline with the SLP vectorizer (off by default; read at each compilation): it packs the
+    kernel's 8 partial sums and unrolled entries into vector instructions. It reorders nothing (no fast-math), so
+    the results are the same, bit for bit."""
+    old = numba.config.SLP_VECTORIZE
+    numba.config.SLP_VECTORIZE = 1
+    try:
+        yield
+    finally:
+        numba.config.SLP_VECTORIZE = old
+
+
+_POP_KERNELS: dict[tuple[int, bool], Any] = {}
+
+
+def _population_kernel(pen: int, jacobi: bool) -> Any:
+    """The population kernel for one penalty and update order (compile-time constants: the prox's branches fold)."""
+    key = (pen, jacobi)
+    if key in _POP_KERNELS:
+        return _POP_KERNELS[key]
+    G = GROUP
+
+    @numba.njit(parallel=True, error_model="numpy")
+    def kernel(a, k, ws, ns2, ns, eta, beta, mu, eb, lam0, w, u, step, resid, it, done, done_at, bad, t0, t1,
+               iters, use_tol, tol):  # pragma: no cover - compiled
+        """:func:`_segment` for the population gradient, without normalization: ``G`` trials per work item, in
+        lockstep; ``w``, ``u`` ping-pong between two buffers; per iteration one pass for ``|r|^2`` and one for the
+        update, the prox, the step's norm and the next ``w . w*``."""
+        B, d = w.shape
+        kk = float(k * k - k)
+        c0 = (k + kk / _PI) / float(k * k)
+        ngroups = (B + G - 1) // G
+        for grp in prange(ngroups):
+            b0 = grp * G
+            nb = min(G, B - b0)
+            wA = np.empty((G, d), dtype=w.dtype)
+            uA = np.empty((G, d), dtype=w.dtype)
+            wB = np.empty((G, d), dtype=w.dtype)
+            uB = np.empty((G, d), dtype=w.dtype)
+            act = np.zeros(G, dtype=np.bool_)
+            p = np.zeros(G)
+            a1 = np.zeros(G)
+            a2 = np.zeros(G)
+            thr = np.zeros(G)
+            s2 = np.zeros(G)
+            nact = 0
+            for g in range(nb):
+                b = b0 + g
+                if done[b] or bad[b] > 0:
+                    continue
+                act[g] = True
+                nact += 1
+                for i in range(d):
+                    wA[g, i] = w[b, i]
+                    uA[g, i] = u[b, i]
+                p[g] = _dot(wA[g], ws[b])
+                thr[g] = _threshold(pen, mu[b], a)
+            wc, uc, wn, un = wA, uA, wB, uB
+            t = t0
+            while t < t1 and nact > 0:
+                t += 1
+                for g in range(nb):  # the coefficients (numerics.population.coefficients_batch), G chains
+                    if not act[g]:
+                        continue
+                    b = b0 + g
+                    pg = p[g]
+                    f = pg / ns2[b]
+                    nr2 = _axpy_norm2(f, ws[b], wc[g])
+                    nr = math.sqrt(nr2)
+                    nw2 = pg * pg / ns2[b] + nr2
+                    th = math.atan2(nr * ns[b], pg)
+                    if nw2 != 0.0:  # NaN passes, as in the array form
+                        nw = math.sqrt(nw2)
+                        q = c0 - (k * nr / nw + kk) * ns[b] / (_PI * nw) / float(k * k)
+                        s = (_PI - th) / (k * _PI)
+                    else:
+                        q = 0.0
+                        s = c0
+                    a1[g] = 1.0 - eta[b] * (q + beta[b])
+                    a2[g] = eta[b] * s
+                for g in range(nb):  # the update: one pass
+                    if not act[g]:
+                        continue
+                    b = b0 + g
+                    s2[g], p[g] = _fused_update(pen, jacobi, lam0[b], wc[g], uc[g], wn[g], un[g], ws[b], a1[g],
+                                                a2[g], eb[b], mu[b], a, thr[g])
+                    if pen == 2 and not lam0[b]:
+                        ung = un[g]
+                        for i in range(d):
+                            ung[i] = _prox_tl1(ung[i], mu[b], a, thr[g])
+                wc, uc, wn, un = wn, un, wc, uc
+                for g in range(nb):  # the per-trial bookkeeping of numerics.bookkeeping
+                    if not act[g]:
+                        continue
+                    b = b0 + g
+                    stp = math.sqrt(s2[g])
+                    r = stp / eta[b]
+                    finite = True
+                    if not math.isfinite(stp):  # a non-finite entry makes the step non-finite (the converse is
+                        for i in range(d):      # rare: check)
+                            if not math.isfinite(wc[g, i]):
+                                finite = False
+                    step[b] = stp
+                    resid[b] = r
+                    it[b] = t
+                    stop = False
+                    if not finite:
+                        bad[b] = t
+                        stop = True
+                    elif use_tol:
+                        if r < tol and stp > 0.0:
+                            done[b] = True
+                            done_at[b] = t
+                            stop = True
+                        elif stp == 0.0 and (t % HOUSEKEEPING_EVERY == 0 or t == iters):
+                            r0 = _stationarity(0, False, wc[g], uc[g], ws[b], ns2[b], ns[b], k, 0.0, beta[b])
+                            resid[b] = r0
+                            if r0 < tol:
+                                done[b] = True
+                                done_at[b] = t
+                                stop = True
+                    if stop:
+                        act[g] = False
+                        nact -= 1
+                        for i in range(d):
+                            w[b, i] = wc[g, i]
+                            u[b, i] = uc[g, i]
+            for g in range(nb):
+                if act[g]:
+                    b = b0 + g
+                    for i in range(d):
+                        w[b, i] = wc[g, i]
+                        u[b, i] = uc[g, i]
+
+    _POP_KERNELS[key] = kernel
+    return kernel
+
+
+# ----------------------------------------------------------------------------------------------------------------------
 # Host side
 # ----------------------------------------------------------------------------------------------------------------------
 def _penalty_code(penalty: penalties.Penalty) -> tuple[int, float]:
@@ -354,12 +592,31 @@ def run_fused(start: Any, *, w0: Any, update: str, iters: int, tol: float | None
     k = int(st.grad.k)
     jacobi = update == "jacobi"
 
+    if model == MODELS["population"] and not normalize:
+        kernel = _population_kernel(code, jacobi)
+
+        def segment(arr: dict[str, np.ndarray], t0: int, t1: int) -> dict[str, np.ndarray]:
+            with _slp_vectorize():  # compiled (at the first call of a signature) with the SLP vectorizer
+                kernel(a, k, ws, par[0], par[1], par[2], par[3], par[4], par[5], lam0, arr["w"], arr["u"],
+                       arr["step"], arr["resid"], arr["it"], arr["done"], arr["done_at"], arr["bad"], t0, t1, iters,
+                       tol is not None, 0.0 if tol is None else tol)
+            return arr
+
+        return _drive(segment, st, iters=iters, tol=tol, record_every=record_every, progress=progress,
+                      penalty=penalty, batched=batched)
+
     def segment(arr: dict[str, np.ndarray], t0: int, t1: int) -> dict[str, np.ndarray]:
         _segment(model, normalize, code, a, jacobi, k, c, ws, par[0], par[1], par[2], par[3], par[4], par[5], lam0,
                  arr["w"], arr["u"], arr["step"], arr["resid"], arr["it"], arr["done"], arr["done_at"], arr["bad"],
                  t0, t1, iters, tol is not None, 0.0 if tol is None else tol)
         return arr
 
+    return _drive(segment, st, iters=iters, tol=tol, record_every=record_every, progress=progress, penalty=penalty,
+                  batched=batched)
+
+
+def _drive(segment: Any, st: TrialState, *, iters: int, tol: float | None, record_every: int | None, progress: bool,
+           penalty: penalties.Penalty, batched: bool) -> RVSMResult:
     arr = initial_arrays(np, st)
     with np.errstate(all="ignore"):
         return drive(segment, st, arr, xp=np, penalty=penalty, iters=iters, tol=tol, record_every=record_every,
