@@ -319,6 +319,15 @@ def log_sum_threshold(xp: Any, mu: Array, eps: float) -> Array:
     where the left side minus the right is positive below the root and negative above; unique because
     ``(log(1+z) - z/(1+z))/z^2`` decreases from 1/2, :mod:`theory.penalty_machinery`)."""
     c = (eps * eps) / (2.0 * xp.where(mu > 0, mu, xp.ones_like(mu)))
+    try:  # under jax.jit mu is abstract and cannot be tested here (TypeError); eager calls are checked
+        underflow = bool(xp.any(xp.logical_and(mu > eps * eps, c == 0)))
+    except TypeError:
+        underflow = False
+    if underflow:
+        # eps^2 / (2 mu) underflows: the bracket (0, 1/c] is infinite and the bisection would return NaN, which
+        # the prox would read as "keep every entry"
+        raise ValueError(f"log-sum: eps^2 / (2 mu) underflows to 0 for eps = {eps!r} (mu up to "
+                         f"{float(xp.max(mu))!r}); use a larger eps")
     hi = 1.0 / c
     lo = xp.zeros_like(hi)
     for _ in range(_LOG_SUM_BISECTIONS):
@@ -338,7 +347,11 @@ def log_sum_shrink(xp: Any, x: Array, mu: Array, eps: float) -> Array:
     below the threshold, discarded by the prox)."""
     ax = xp.abs(x)
     b = ax - eps
-    sq = xp.sqrt(xp.maximum((ax + eps) * (ax + eps) - 4.0 * mu, xp.zeros_like(ax)))
+    # sqrt((|x| + eps)^2 - 4 mu) as t sqrt(1 - q^2), t = |x| + eps >= eps, q = 2 sqrt(mu)/t clipped at 1 (a zero
+    # discriminant): the square of a large |x| (1e155) overflowed to inf and the prox returned inf
+    t = ax + eps
+    q = xp.minimum(2.0 * xp.sqrt(mu) / t, xp.ones_like(t))
+    sq = t * xp.sqrt(1.0 - q * q)
     den = sq - xp.minimum(b, xp.zeros_like(b))  # used only where b < 0 (no inf - inf where |x| = inf)
     small = xp.where(b < 0, ax, xp.zeros_like(ax))  # the alternative form is used (and evaluated) only for |x| < eps
     alt = 2.0 * (eps * small - mu) / xp.where(den > 0, den, xp.ones_like(den))

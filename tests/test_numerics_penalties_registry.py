@@ -169,3 +169,33 @@ def test_band_where_the_prox_is_continuous_but_the_kept_branch_is_not():
         assert bool(matches_a_stable_limit(prob, res.w, res.u, eta=eta, atol=1e-8, w0=start).matched)
         limits.append(float(np.asarray(res.u)[0]))
     assert limits[0] > 2.0 and limits[1] == 0.0
+
+
+def test_log_sum_prox_at_extreme_inputs():
+    """A huge input keeps its magnitude (the discriminant (|x| + eps)^2 - 4 mu overflowed and the prox returned
+    inf), and an eps whose eps^2/(2 mu) underflows is refused instead of thresholding with NaN (which kept every
+    entry). The prox of a huge x is x - mu/(eps + x) + O(mu^2/x^3): x itself in float64."""
+    import warnings
+
+    from numerics.penalties import LogSum
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow on the way
+        out = LogSum(eps=0.5).prox(np.array([1e155, -1e155, 1e300]), 1.3)
+    np.testing.assert_array_equal(out, [1e155, -1e155, 1e300])
+    with pytest.raises(ValueError, match="underflows"):
+        LogSum(eps=1e-200).prox(np.array([1.0, 2.0]), 1.0)
+
+
+def test_log_sum_runs_on_the_jax_engine_like_the_array_engine():
+    """The log-sum threshold's underflow check cannot look at an abstract mu under jax.jit: there it is skipped and
+    the JAX engine gives the array engine's result."""
+    pytest.importorskip("jax")
+    import numerics as nm
+
+    ws = np.array([[1.0, -0.6, 0.3, 0.0]])
+    problem = nm.Problem(ws, 4, "log_sum", 0.01, 0.2, params={"eps": 0.5})
+    w0 = nm.uniform_sphere(1, 4, seed=0)
+    ref = nm.run(problem, w0, eta=0.5, iters=300)
+    got = nm.run(problem, w0, eta=0.5, iters=300, engine="jax")
+    np.testing.assert_allclose(np.asarray(got.u), np.asarray(ref.u), rtol=0, atol=1e-12)
