@@ -224,6 +224,7 @@ def pareto_mask(penalty_value: Any, loss: Any, *, rtol: float = 0.0) -> np.ndarr
     Returns
     -------
     ndarray of bool, shape (n,)
+        False for a point whose penalty value or loss is not finite.
 
     Notes
     -----
@@ -236,6 +237,8 @@ def pareto_mask(penalty_value: Any, loss: Any, *, rtol: float = 0.0) -> np.ndarr
     mask = np.zeros(pv.shape, dtype=bool)
     best, best_p = np.inf, np.nan
     for i in order:
+        if not (np.isfinite(pv[i]) and np.isfinite(lo[i])):  # a point without both values is on no front
+            continue
         if lo[i] < best - rtol * (1.0 + abs(lo[i])):
             mask[i] = True
             best, best_p = lo[i], pv[i]

@@ -267,3 +267,9 @@ def test_value_at_nan_is_nan_and_point_counts_are_integers():
     assert np.isfinite(out[0]) and np.isnan(out[1])
     with pytest.raises(ValueError, match="n_points must be an integer"):
         F.l1_front(np.array([1.0, -0.5, 0.2]), 4, n_points=2.5)
+
+
+def test_pareto_mask_leaves_out_points_without_finite_values():
+    """A NaN penalty value or loss sorts last and used to be marked non-dominated."""
+    mask = F.pareto_mask([0.0, 1.0, np.nan, 2.0, 0.5], [1.0, 0.5, 0.1, 0.2, np.nan])
+    np.testing.assert_array_equal(mask, [True, True, False, True, False])
