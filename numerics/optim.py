@@ -117,6 +117,21 @@ class _ProxOptimizer(torch.optim.Optimizer):
             self._penalty_cache[key] = resolve_penalty(key[0], params=dict(key[1]))
         return self._penalty_cache[key]
 
+    def _loss_direction(self, group: dict[str, Any], p: torch.Tensor) -> torch.Tensor:
+        """The loss gradient plus weight decay, averaged by the damped momentum (``m^0 = g^0``) when asked: the
+        direction both optimizers step along (the RVSM coupling is added apart, never averaged)."""
+        mom, wd = group["momentum"], group["weight_decay"]
+        g = p.grad if wd == 0 else p.grad + wd * p
+        if mom == 0:
+            return g
+        st = self.state[p]
+        buf = st.get("momentum_buffer")
+        if buf is None:
+            buf = st["momentum_buffer"] = g.detach().clone()
+        else:
+            buf.mul_(mom).add_(g, alpha=1.0 - mom)
+        return buf
+
     def _prox(self, group: dict[str, Any], x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
         return self.penalty_of(group).prox_kernel(array_api_compat.array_namespace(x), x, mu)
 
@@ -216,19 +231,12 @@ class RVSM(_ProxOptimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            lr, mom, wd = group["lr"], group["momentum"], group["weight_decay"]
+            lr = group["lr"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 st = self.state[p]
-                g = p.grad if wd == 0 else p.grad + wd * p
-                if mom != 0:
-                    buf = st.get("momentum_buffer")
-                    if buf is None:
-                        buf = st["momentum_buffer"] = g.detach().clone()
-                    else:
-                        buf.mul_(mom).add_(g, alpha=1.0 - mom)
-                    g = buf
+                g = self._loss_direction(group, p)
                 mu = self._mu(group, p)
                 u = st["u"]
                 w_old = p.detach().clone() if group["update"] == "jacobi" else None
@@ -314,19 +322,11 @@ class ProximalSGD(_ProxOptimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            lr, mom, wd = group["lr"], group["momentum"], group["weight_decay"]
+            lr = group["lr"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = p.grad if wd == 0 else p.grad + wd * p
-                if mom != 0:
-                    st = self.state[p]
-                    buf = st.get("momentum_buffer")
-                    if buf is None:
-                        buf = st["momentum_buffer"] = g.detach().clone()
-                    else:
-                        buf.mul_(mom).add_(g, alpha=1.0 - mom)
-                    g = buf
+                g = self._loss_direction(group, p)
                 p.copy_(self._prox(group, p - lr * g, lr * _param(group["lam"], p)))
         return loss
 
