@@ -287,7 +287,8 @@ def test_groups_keep_their_own_penalty_parameters_through_a_state_dict():
     assert opt.penalty_of(g1).gamma == 1.5 and opt.penalty_of(g2).gamma == 10.0
     for p, gamma in ((p1, 1.5), (p2, 10.0)):
         expect = MCP(gamma=gamma).prox(x.numpy(), 0.5)
-        np.testing.assert_array_equal(opt.state[p]["u"].numpy(), expect)
+        # the same elementwise formula in torch and NumPy: equal to a few ulp whatever the vector kernels
+        np.testing.assert_allclose(opt.state[p]["u"].numpy(), expect, rtol=4 * np.finfo(float).eps, atol=0)
     assert not torch.equal(opt.state[p1]["u"], opt.state[p2]["u"])
 
     q = x.clone().requires_grad_()
